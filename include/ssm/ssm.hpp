@@ -1,0 +1,36 @@
+// ssm/ssm.hpp — the umbrella header: everything the library offers on the host.
+// CUDA code is not included here; a .cu file includes "ssm/backend/cuda/cuda.cuh" as well.
+#pragma once
+
+#include "ssm/core/buffer.hpp"
+#include "ssm/core/config.hpp"
+#include "ssm/core/context.hpp"
+#include "ssm/core/error.hpp"
+#include "ssm/core/parallel.hpp"
+#include "ssm/core/rng.hpp"
+#include "ssm/core/view.hpp"
+#include "ssm/core/workspace.hpp"
+
+#include "ssm/backend/tags.hpp"
+
+#include "ssm/nn/activations.hpp"
+#include "ssm/nn/conv1d.hpp"
+#include "ssm/nn/embedding.hpp"
+#include "ssm/nn/linear.hpp"
+#include "ssm/nn/loss.hpp"
+#include "ssm/nn/norm.hpp"
+#include "ssm/nn/parameters.hpp"
+#include "ssm/nn/pooling.hpp"
+
+#include "ssm/optim/adamw.hpp"
+#include "ssm/optim/clip.hpp"
+#include "ssm/optim/schedule.hpp"
+#include "ssm/optim/sgd.hpp"
+
+#include "ssm/train/checkpoint.hpp"
+#include "ssm/train/early_stopping.hpp"
+#include "ssm/train/gradient_check.hpp"
+
+#include "ssm/data/synthetic.hpp"
+
+#include "ssm/models/conv_classifier.hpp"
