@@ -19,7 +19,7 @@ int main() {
   auto st = loss.forward_backward(ssm::View<const float, 2>(logits, {2, 2}),
                                   ssm::View<const std::int32_t, 1>(labels, {2}), ssm::View<float, 2>(dlogits, {2, 2}));
   model.backward(cache, ssm::View<const float, 2>(dlogits, {2, 2}), ctx);
-  const double norm = ssm::optim::grad_norm<float>(model.parameters().grad_view());
+  const double norm = ssm::optim::grad_norm(model.parameters().grad_view());
   std::printf("consumer: loss %.4f, gradient norm %.4f, %ld parameters\n", st.loss, norm,
               static_cast<long>(model.parameters().count()));
   return (st.loss > 0 && norm > 0) ? 0 : 1;

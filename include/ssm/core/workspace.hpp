@@ -14,17 +14,30 @@
 
 namespace ssm {
 
+/// Where a workspace gets its blocks: host memory by default; backend/cuda/device.cuh supplies device memory.
+struct WorkspaceAllocator {
+  void* (*allocate)(std::size_t bytes) = &detail::aligned_allocate;
+  void (*release)(void* p) = &std::free;
+  /// Sets bytes (poisoning, first touch); nullptr where the memory cannot be written from the host.
+  void (*set_bytes)(void* p, int value, std::size_t bytes) = [](void* p, int v, std::size_t n) { std::memset(p, v, n); };
+};
+
 class Workspace {
  public:
   Workspace() = default;
   /// Reserve `bytes` up front (and touch them), e.g. the high-water mark of a previous run.
   explicit Workspace(std::size_t bytes) { reserve(bytes); }
+  /// A workspace whose blocks come from `allocator` (e.g. device memory).
+  explicit Workspace(WorkspaceAllocator allocator) : alloc_(allocator) {}
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
-  Workspace(Workspace&&) = default;
-  Workspace& operator=(Workspace&&) = default;
+  Workspace(Workspace&& o) noexcept
+      : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), used_(o.used_), high_water_(o.high_water_), poison_(o.poison_) {
+    o.blocks_.clear();
+  }
+  Workspace& operator=(Workspace&&) = delete;
   ~Workspace() {
-    for (auto& b : blocks_) std::free(b.data);
+    for (auto& b : blocks_) alloc_.release(b.data);
   }
 
   /// Fill every later take() with a byte pattern (0xFF: NaN for float and double) so that reading an
@@ -53,7 +66,7 @@ class Workspace {
       std::size_t total = 0;
       for (auto& b : blocks_) {
         total += b.size;
-        std::free(b.data);
+        alloc_.release(b.data);
       }
       blocks_.clear();
       add_block(total);
@@ -67,10 +80,10 @@ class Workspace {
   void reserve(std::size_t bytes) {
     if (capacity() >= bytes && blocks_.size() <= 1) return;
     SSM_CHECK(used_ == 0, "Workspace::reserve while ", used_, " bytes are taken; call reset() first");
-    for (auto& b : blocks_) std::free(b.data);
+    for (auto& b : blocks_) alloc_.release(b.data);
     blocks_.clear();
     add_block(bytes);
-    std::memset(blocks_.back().data, 0, bytes);
+    if (alloc_.set_bytes) alloc_.set_bytes(blocks_.back().data, 0, bytes);
   }
 
   std::size_t used() const { return used_; }
@@ -90,7 +103,7 @@ class Workspace {
 
   void add_block(std::size_t bytes) {
     bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    auto* p = static_cast<std::byte*>(detail::aligned_allocate(bytes));
+    auto* p = static_cast<std::byte*>(alloc_.allocate(bytes));
     blocks_.push_back({p, bytes, 0});
   }
 
@@ -105,10 +118,11 @@ class Workspace {
     void* p = b->data + b->used;
     b->used += bytes;
     used_ += bytes;
-    if (poison_ && bytes) std::memset(p, 0xFF, bytes);
+    if (poison_ && bytes && alloc_.set_bytes) alloc_.set_bytes(p, 0xFF, bytes);
     return p;
   }
 
+  WorkspaceAllocator alloc_;
   std::vector<Block> blocks_;
   std::size_t used_ = 0;
   std::size_t high_water_ = 0;

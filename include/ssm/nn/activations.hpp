@@ -56,8 +56,8 @@ class Dropout {
     cache.seed = ctx.seed;
     if (cache.active)
       dropout_apply(B{}, View<const T, 1>(x.flat()), y.flat(), p_, cache.seed, stream_);
-    else if (x.data() != y.data())
-      copy(x.flat(), y.flat());
+    else
+      copy_elements(B{}, View<const T, 1>(x.flat()), y.flat());
   }
 
   /// dx overwritten (=); dx may be dy.
@@ -68,8 +68,8 @@ class Dropout {
               "Dropout backward: expected contiguous views of equal size");
     if (cache.active)
       dropout_apply(B{}, View<const T, 1>(dy.flat()), dx.flat(), p_, cache.seed, stream_);
-    else if (dy.data() != dx.data())
-      copy(dy.flat(), dx.flat());
+    else
+      copy_elements(B{}, View<const T, 1>(dy.flat()), dx.flat());
   }
 
  private:

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "ssm/backend/tags.hpp"
 #include "ssm/core/parallel.hpp"
 #include "ssm/nn/parameters.hpp"
 
@@ -49,6 +50,46 @@ inline std::vector<Segment> make_segments(const ParamLayout& layout, double lr, 
   return segs;
 }
 
+/// The per-step constants of an AdamW update (bias corrections folded in).
+struct AdamWStep {
+  double beta1, beta2, eps;
+  double bc1, inv_sqrt_bc2;  // 1 − β₁ᵗ and 1/√(1 − β₂ᵗ)
+  double lr_scale;
+};
+
+}  // namespace ssm::optim
+
+namespace ssm::backend {
+
+/// One AdamW update of every segment of the flat buffers p, g, m, v (host loop; Cuda overload in
+/// backend/cuda/optim.cuh).
+template <Real T>
+void adamw_update(Scalar, const std::vector<optim::Segment>& segs, const optim::AdamWStep& st, T* p, const T* g, T* m,
+                  T* v) {
+  const T b1 = static_cast<T>(st.beta1), b2 = static_cast<T>(st.beta2), eps = static_cast<T>(st.eps);
+  const T inv_bc2_sqrt = static_cast<T>(st.inv_sqrt_bc2);
+  for (const optim::Segment& s : segs) {
+    const T lr = static_cast<T>(s.lr * st.lr_scale);
+    const T step_size = static_cast<T>(s.lr * st.lr_scale / st.bc1);
+    const T decay = T(1) - lr * static_cast<T>(s.weight_decay);
+    T* SSM_RESTRICT ps = p + s.offset;
+    const T* SSM_RESTRICT gs = g + s.offset;
+    T* SSM_RESTRICT ms = m + s.offset;
+    T* SSM_RESTRICT vs = v + s.offset;
+    parallel_for(s.size, 1 << 14, [=](Index i0, Index i1) {
+      for (Index i = i0; i < i1; ++i) {
+        ms[i] = b1 * ms[i] + (T(1) - b1) * gs[i];
+        vs[i] = b2 * vs[i] + (T(1) - b2) * gs[i] * gs[i];
+        ps[i] = ps[i] * decay - step_size * ms[i] / (std::sqrt(vs[i]) * inv_bc2_sqrt + eps);
+      }
+    });
+  }
+}
+
+}  // namespace ssm::backend
+
+namespace ssm::optim {
+
 struct AdamWOptions {
   double lr = 1e-3;
   double beta1 = 0.9;
@@ -57,7 +98,9 @@ struct AdamWOptions {
   double weight_decay = 0.01;
 };
 
-template <Real T>
+/// AdamW over the flat buffers of a layout. The moments live where the backend keeps parameters
+/// (host memory for Scalar and Simd, device memory for Cuda).
+template <Real T, Backend B = backend::Default>
 class AdamW {
  public:
   explicit AdamW(const ParamLayout& layout, AdamWOptions options = {})
@@ -87,26 +130,14 @@ class AdamW {
     expect_shape(values, "AdamW values", {layout_->size()});
     expect_shape(grads, "AdamW gradients", {layout_->size()});
     ++t_;
-    const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
-    const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t_));
-    const T b1 = static_cast<T>(opt_.beta1), b2 = static_cast<T>(opt_.beta2), eps = static_cast<T>(opt_.eps);
-    const T inv_bc2_sqrt = static_cast<T>(1.0 / std::sqrt(bc2));
-    T* p = values.data();
-    const T* g = grads.data();
-    T* m = m_.data();
-    T* v = v_.data();
-    for (const Segment& s : segs_) {
-      const T lr = static_cast<T>(s.lr * lr_scale);
-      const T step_size = static_cast<T>(s.lr * lr_scale / bc1);
-      const T decay = T(1) - lr * static_cast<T>(s.weight_decay);
-      parallel_for(s.size, 1 << 14, [&](Index i0, Index i1) {
-        for (Index i = s.offset + i0; i < s.offset + i1; ++i) {
-          m[i] = b1 * m[i] + (T(1) - b1) * g[i];
-          v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
-          p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_bc2_sqrt + eps);
-        }
-      });
-    }
+    AdamWStep st;
+    st.beta1 = opt_.beta1;
+    st.beta2 = opt_.beta2;
+    st.eps = opt_.eps;
+    st.bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
+    st.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(opt_.beta2, static_cast<double>(t_)));
+    st.lr_scale = lr_scale;
+    adamw_update(B{}, segs_, st, values.data(), grads.data(), m_.data(), v_.data());
   }
 
   /// Steps taken so far (t in the bias corrections).
@@ -123,7 +154,7 @@ class AdamW {
   AdamWOptions opt_;
   std::map<std::string, GroupSettings> groups_;
   std::vector<Segment> segs_;
-  Buffer<T> m_, v_;
+  Buffer<T, typename B::memory_space> m_, v_;
   long t_ = 0;
 };
 

@@ -11,6 +11,45 @@
 
 namespace ssm::optim {
 
+/// The per-step constants of an SGD update.
+struct SgdStep {
+  double momentum, dampening;
+  bool nesterov, first;
+  double lr_scale;
+};
+
+}  // namespace ssm::optim
+
+namespace ssm::backend {
+
+/// One SGD update of every segment (host loop; Cuda overload in backend/cuda/optim.cuh).
+template <Real T>
+void sgd_update(Scalar, const std::vector<optim::Segment>& segs, const optim::SgdStep& st, T* p, const T* gr, T* b) {
+  const T mu = static_cast<T>(st.momentum), damp = static_cast<T>(1.0 - st.dampening);
+  for (const optim::Segment& s : segs) {
+    const T lr = static_cast<T>(s.lr * st.lr_scale), wd = static_cast<T>(s.weight_decay);
+    T* SSM_RESTRICT ps = p + s.offset;
+    const T* SSM_RESTRICT gs = gr + s.offset;
+    T* SSM_RESTRICT bs = b + s.offset;
+    const bool first = st.first, nesterov = st.nesterov;
+    parallel_for(s.size, 1 << 14, [=](Index i0, Index i1) {
+      for (Index i = i0; i < i1; ++i) {
+        const T g = gs[i] + wd * ps[i];
+        if (mu == T(0)) {
+          ps[i] -= lr * g;
+          continue;
+        }
+        bs[i] = first ? g : mu * bs[i] + damp * g;
+        ps[i] -= lr * (nesterov ? g + mu * bs[i] : bs[i]);
+      }
+    });
+  }
+}
+
+}  // namespace ssm::backend
+
+namespace ssm::optim {
+
 struct SgdOptions {
   double lr = 0.01;
   double momentum = 0.9;
@@ -19,7 +58,7 @@ struct SgdOptions {
   bool nesterov = false;
 };
 
-template <Real T>
+template <Real T, Backend B = backend::Default>
 class Sgd {
  public:
   explicit Sgd(const ParamLayout& layout, SgdOptions options = {})
@@ -40,26 +79,9 @@ class Sgd {
   void step(View<T, 1> values, View<const T, 1> grads, double lr_scale = 1.0) {
     expect_shape(values, "SGD values", {layout_->size()});
     expect_shape(grads, "SGD gradients", {layout_->size()});
-    const T mu = static_cast<T>(opt_.momentum), damp = static_cast<T>(1.0 - opt_.dampening);
-    const bool first = t_ == 0;
+    SgdStep st{opt_.momentum, opt_.dampening, opt_.nesterov, t_ == 0, lr_scale};
     ++t_;
-    T* p = values.data();
-    const T* gr = grads.data();
-    T* b = buf_.data();
-    for (const Segment& s : segs_) {
-      const T lr = static_cast<T>(s.lr * lr_scale), wd = static_cast<T>(s.weight_decay);
-      parallel_for(s.size, 1 << 14, [&](Index i0, Index i1) {
-        for (Index i = s.offset + i0; i < s.offset + i1; ++i) {
-          const T g = gr[i] + wd * p[i];
-          if (mu == T(0)) {
-            p[i] -= lr * g;
-            continue;
-          }
-          b[i] = first ? g : mu * b[i] + damp * g;
-          p[i] -= lr * (opt_.nesterov ? g + mu * b[i] : b[i]);
-        }
-      });
-    }
+    sgd_update(B{}, segs_, st, values.data(), grads.data(), buf_.data());
   }
 
   long steps() const { return t_; }
@@ -73,7 +95,7 @@ class Sgd {
   SgdOptions opt_;
   std::map<std::string, GroupSettings> groups_;
   std::vector<Segment> segs_;
-  Buffer<T> buf_;
+  Buffer<T, typename B::memory_space> buf_;
   long t_ = 0;
 };
 

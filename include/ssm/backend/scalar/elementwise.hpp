@@ -170,6 +170,12 @@ void activation_backward(Scalar, Activation act, CView<T, 1> x, CView<T, 1> dy, 
   });
 }
 
+/// y = x for contiguous arrays (Cuda overload: a device-to-device copy).
+template <Real T>
+void copy_elements(Scalar, CView<T, 1> x, View<T, 1> y) {
+  if (x.data() != y.data()) copy(x, y);
+}
+
 /// Inverted dropout: y_i = x_i / (1 − p) where philox_uniform(seed, stream, i) ≥ p, else 0.
 /// The same call with dy, dx is the backward (the mask is recomputed, never stored).
 template <Real T>
