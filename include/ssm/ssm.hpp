@@ -12,6 +12,8 @@
 #include "ssm/core/workspace.hpp"
 
 #include "ssm/backend/tags.hpp"
+#include "ssm/backend/scalar/selective_scan.hpp"
+#include "ssm/backend/simd/selective_scan.hpp"
 
 #include "ssm/nn/activations.hpp"
 #include "ssm/nn/conv1d.hpp"

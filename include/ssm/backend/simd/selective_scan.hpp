@@ -159,6 +159,17 @@ struct FwdOut {
   T* states;  // contiguous {batch, chunks, D, N}
 };
 
+/// Steps per tile of the forward. Within a tile, Δ (softplus) for every step is computed first and the gate
+/// last, so the long latency chains of their exp/log/div never stall the state update between them.
+inline constexpr Index kTile = 16;
+
+/// Scratch (elements of T) one forward item needs.
+template <Real T>
+Index forward_scratch(Index N) {
+  constexpr Index W = V<T>::W;
+  return 4 * N * W + 3 * kTile * W;
+}
+
 /// One (sequence, channel block): the whole sequence with the state of W channels × N states in `scratch`.
 template <Real T, bool kVarB, bool kVarC>
 void forward_block(const In<T>& P, const FwdOut<T>& O, Index b, Index d0, T* scratch) {
@@ -170,6 +181,9 @@ void forward_block(const In<T>& P, const FwdOut<T>& O, Index b, Index d0, T* scr
   T* const Bt = At + N * W;
   T* const Ct = Bt + N * W;
   T* const h = Ct + N * W;
+  T* const dts = h + N * W;        // {kTile, W} Δ
+  T* const dtxs = dts + kTile * W;  // {kTile, W} Δ·u
+  T* const ys = dtxs + kTile * W;   // {kTile, W} C·h
   io.transpose_in(P.A + d0 * P.A_d, P.A_d, N, At);
   if constexpr (!kVarB) io.transpose_in(P.Bf + d0 * P.Bf_d, P.Bf_d, N, Bt);
   if constexpr (!kVarC) io.transpose_in(P.Cf + d0 * P.Cf_d, P.Cf_d, N, Ct);
@@ -183,27 +197,49 @@ void forward_block(const In<T>& P, const FwdOut<T>& O, Index b, Index d0, T* scr
   const T* const Bs = kVarB ? P.B + b * P.B_b : nullptr;
   const T* const Cs = kVarC ? P.C + b * P.C_b : nullptr;
   T* const y = O.y + b * O.y_b + d0;
-  for (Index t = 0; t < len; ++t) {
-    if (O.states && t % K == 0) io.transpose_out(h, N, O.states + ((b * P.chunks + t / K) * P.D + d0) * N, N);
-    const Vt x = io.load(u + t * P.u_t);
-    const Vt pre = io.load(dl + t * P.dl_t) + bias;
-    const Vt dt = P.softplus ? softplus<T>(pre) : pre;
-    const Vt dtx = dt * x;
-    Vt acc = Dv * x;
-    const T* const Bp = kVarB ? Bs + t * P.B_t : nullptr;
-    const T* const Cp = kVarC ? Cs + t * P.C_t : nullptr;
-    for (Index n = 0; n < N; ++n) {
-      const Vt a = simd::exp(dt * Vt::load(At + n * W));
-      const Vt bn = kVarB ? Vt(Bp[n]) : Vt::load(Bt + n * W);
-      const Vt hn = simd::fma(a, Vt::load(h + n * W), dtx * bn);
-      hn.store(h + n * W);
-      acc = simd::fma(kVarC ? Vt(Cp[n]) : Vt::load(Ct + n * W), hn, acc);
+  for (Index t0 = 0; t0 < len; t0 += kTile) {
+    const Index nt = std::min(kTile, len - t0);
+    for (Index i = 0; i < nt; ++i) {
+      const Index t = t0 + i;
+      const Vt pre = io.load(dl + t * P.dl_t) + bias;
+      const Vt dt = P.softplus ? softplus<T>(pre) : pre;
+      dt.store(dts + i * W);
+      (dt * io.load(u + t * P.u_t)).store(dtxs + i * W);
     }
-    if (z) {
-      const Vt zz = io.load(z + t * P.z_t);
-      acc = acc * (zz * sigmoid<T>(zz));
+    for (Index i = 0; i < nt; ++i) {
+      const Index t = t0 + i;
+      if (O.states && t % K == 0) io.transpose_out(h, N, O.states + ((b * P.chunks + t / K) * P.D + d0) * N, N);
+      // Rows of consecutive steps are D elements apart, a new page each for large D, where the hardware
+      // prefetchers stop: fetch the next tile's Δ and u, and this tile's z and y, while the exps run.
+      if (t + kTile < len) {
+        __builtin_prefetch(dl + (t + kTile) * P.dl_t);
+        __builtin_prefetch(u + (t + kTile) * P.u_t);
+      }
+      if (z) __builtin_prefetch(z + t * P.z_t);
+      __builtin_prefetch(y + t * O.y_t, 1);
+      const Vt dt = Vt::load(dts + i * W);
+      const Vt dtx = Vt::load(dtxs + i * W);
+      const T* const Bp = kVarB ? Bs + t * P.B_t : nullptr;
+      const T* const Cp = kVarC ? Cs + t * P.C_t : nullptr;
+      Vt acc = Vt::zero();
+      for (Index n = 0; n < N; ++n) {
+        const Vt a = simd::exp(dt * Vt::load(At + n * W));
+        const Vt bn = kVarB ? Vt(Bp[n]) : Vt::load(Bt + n * W);
+        const Vt hn = simd::fma(a, Vt::load(h + n * W), dtx * bn);
+        hn.store(h + n * W);
+        acc = simd::fma(kVarC ? Vt(Cp[n]) : Vt::load(Ct + n * W), hn, acc);
+      }
+      acc.store(ys + i * W);
     }
-    io.store(acc, y + t * O.y_t);
+    for (Index i = 0; i < nt; ++i) {
+      const Index t = t0 + i;
+      Vt out = simd::fma(Dv, io.load(u + t * P.u_t), Vt::load(ys + i * W));
+      if (z) {
+        const Vt zz = io.load(z + t * P.z_t);
+        out = out * (zz * sigmoid<T>(zz));
+      }
+      io.store(out, y + t * O.y_t);
+    }
   }
   for (Index t = len; t < P.L; ++t) io.store(Vt::zero(), y + t * O.y_t);
   if (O.h_last) io.transpose_out(h, N, O.h_last + b * O.hl_b + d0 * O.hl_d, O.hl_d);
@@ -229,11 +265,14 @@ template <Real T>
 Index backward_scratch(Index N, Index K) {
   constexpr Index W = V<T>::W;
   const Index nb = kGroup / W;
-  return nb * N * W * 7 + nb * W * 2 + (K + 1) * N * W + K * N * W + 3 * K * W + 2 * K * N * W;
+  return nb * N * W * 7 + nb * W * 2 + (K + 1) * N * W + K * N * W + 5 * K * W + 2 * K * N * W;
 }
 
 /// One (sequence, group of channels): chunks last to first; inside a chunk, each channel block recomputes its
 /// states from the chunk's stored start, then runs the adjoint backwards (equations: the scalar backward).
+/// Per chunk and block, four passes: (a) Δ, softplus', u; (b) states, decays, y before the gate; (c) the gate's
+/// gradient and the gradient before it; (d) the reverse recurrence. The passes with long exp/log/div chains
+/// stay out of the recurrences, and (b) and (d) prefetch the rows the next passes read.
 template <Real T, bool kVarB, bool kVarC>
 void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* scratch) {
   using Vt = V<T>;
@@ -257,9 +296,11 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
   T* const abias = take(kGroup / W * W);
   T* const hs = take((K + 1) * NW);  // hs[i]: state after step t0 + i − 1 (hs[0]: the chunk's start)
   T* const as = take(K * NW);        // as[i]: exp(Δ A) of step t0 + i
-  T* const dts = take(K * W);
-  T* const dsp = take(K * W);  // softplus'(δ + bias)
-  T* const ys = take(K * W);   // y before the gate
+  T* const dts = take(K * W);        // Δ
+  T* const dsp = take(K * W);        // softplus'(δ + bias)
+  T* const xs = take(K * W);         // u
+  T* const ys = take(K * W);         // y before the gate
+  T* const gs = take(K * W);         // ∂L/∂y before the gate
   T* const lB = take(K * NW);  // per-lane partial sums over the group's blocks of dB, dC in this chunk
   T* const lC = take(K * NW);
 
@@ -282,6 +323,9 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
   const T* const dl = P.delta + b * P.dl_b;
   const T* const z = P.z ? P.z + b * P.z_b : nullptr;
   const T* const dy = G.dy + b * G.dy_b;
+  T* const du_out = G.du ? G.du + b * G.du_b : nullptr;
+  T* const dd_out = G.ddelta ? G.ddelta + b * G.dd_b : nullptr;
+  T* const dz_out = G.dz ? G.dz + b * G.dz_b : nullptr;
   T* const part = G.part_BC + (grp * P.batch + b) * P.L * 2 * N;
   for (Index c = selective_scan_chunks(len, K) - 1; c >= 0; --c) {
     const Index t0 = c * K, kc = std::min(len, t0 + K) - t0;
@@ -295,17 +339,27 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
       const T* const Ck = Ct + k * NW;
       const Vt Dv = P.skip ? io.load(P.skip + d0) : Vt::zero();
       const Vt bias = P.bias ? io.load(P.bias + d0) : Vt::zero();
-      // Recompute the chunk: states, decays, Δ and softplus' per step, y before the gate.
-      io.transpose_in(G.states + ((b * P.chunks + c) * D + d0) * N, N, N, hs);
+      // (a) Δ, softplus' and u of every step of the chunk.
       for (Index i = 0; i < kc; ++i) {
         const Index t = t0 + i;
-        const Vt x = io.load(u + t * P.u_t + d0);
         const Vt pre = io.load(dl + t * P.dl_t + d0) + bias;
         const Vt dt = P.softplus ? softplus<T>(pre) : pre;
         dt.store(dts + i * W);
         if (P.softplus) softplus_grad<T>(pre).store(dsp + i * W);
-        const Vt dtx = dt * x;
-        Vt acc = Dv * x;
+        io.load(u + t * P.u_t + d0).store(xs + i * W);
+      }
+      // (b) Recompute the states from the chunk's stored start.
+      io.transpose_in(G.states + ((b * P.chunks + c) * D + d0) * N, N, N, hs);
+      for (Index i = 0; i < kc; ++i) {
+        const Index t = t0 + i;
+        __builtin_prefetch(dy + t * G.dy_t + d0);
+        if (z) __builtin_prefetch(z + t * P.z_t + d0);
+        if (dz_out) __builtin_prefetch(dz_out + t * G.dz_t + d0, 1);
+        if (du_out) __builtin_prefetch(du_out + t * G.du_t + d0, 1);
+        if (dd_out) __builtin_prefetch(dd_out + t * G.dd_t + d0, 1);
+        const Vt dt = Vt::load(dts + i * W);
+        const Vt dtx = dt * Vt::load(xs + i * W);
+        Vt acc = Vt::zero();
         const T* const Bp = kVarB ? P.B + b * P.B_b + t * P.B_t : nullptr;
         const T* const Cp = kVarC ? P.C + b * P.C_b + t * P.C_t : nullptr;
         const T* const hp = hs + i * NW;
@@ -319,9 +373,25 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
           hn.store(hn_out + n * W);
           if (z) acc = simd::fma(kVarC ? Vt(Cp[n]) : Vt::load(Ck + n * W), hn, acc);
         }
-        if (z) acc.store(ys + i * W);
+        if (z) simd::fma(Dv, Vt::load(xs + i * W), acc).store(ys + i * W);
       }
-      // Reverse through the chunk.
+      // (c) Through the gate: out = y·silu(z), so dz = dout·y·silu'(z) and ∂L/∂y = dout·silu(z).
+      for (Index i = 0; i < kc; ++i) {
+        const Index t = t0 + i;
+        Vt g = io.load(dy + t * G.dy_t + d0);
+        if (z) {
+          const Vt zz = io.load(z + t * P.z_t + d0);
+          const Vt sg = sigmoid<T>(zz);
+          if (dz_out)
+            io.store(g * Vt::load(ys + i * W) * (sg * (Vt(T(1)) + zz * (Vt(T(1)) - sg))), dz_out + t * G.dz_t + d0);
+          g = g * (zz * sg);
+        }
+        g.store(gs + i * W);
+      }
+      // (d) Reverse through the chunk.
+      const bool next_block = k + 1 < nb;
+      const Index pf_d0 = next_block ? d0 + W : g0;   // what pass (a) reads next: the next block of this
+      const Index pf_shift = next_block ? 0 : -K;      // chunk, or the first block of the previous chunk
       T* const gk = gc + k * NW;
       T* const aAk = aA + k * NW;
       T* const aBk = aB + k * NW;
@@ -329,15 +399,13 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
       Vt dD_acc = Vt::load(aD + k * W), dbias_acc = Vt::load(abias + k * W);
       for (Index i = kc - 1; i >= 0; --i) {
         const Index t = t0 + i;
-        const Vt x = io.load(u + t * P.u_t + d0);
-        const Vt dt = Vt::load(dts + i * W);
-        Vt g = io.load(dy + t * G.dy_t + d0);
-        if (z) {
-          const Vt zz = io.load(z + t * P.z_t + d0);
-          const Vt sg = sigmoid<T>(zz);
-          if (G.dz) io.store(g * Vt::load(ys + i * W) * (sg * (Vt(T(1)) + zz * (Vt(T(1)) - sg))), G.dz + b * G.dz_b + t * G.dz_t + d0);
-          g = g * (zz * sg);
+        if (t + pf_shift >= 0) {
+          __builtin_prefetch(dl + (t + pf_shift) * P.dl_t + pf_d0);
+          __builtin_prefetch(u + (t + pf_shift) * P.u_t + pf_d0);
         }
+        const Vt x = Vt::load(xs + i * W);
+        const Vt dt = Vt::load(dts + i * W);
+        const Vt g = Vt::load(gs + i * W);
         dD_acc = simd::fma(g, x, dD_acc);
         Vt du = Dv * g;
         const Vt dtx = dt * x;
@@ -373,8 +441,8 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
         du = simd::fma(gB, dt, du);
         const Vt dpre = P.softplus ? ddt * Vt::load(dsp + i * W) : ddt;
         dbias_acc += dpre;
-        if (G.du) io.store(du, G.du + b * G.du_b + t * G.du_t + d0);
-        if (G.ddelta) io.store(dpre, G.ddelta + b * G.dd_b + t * G.dd_t + d0);
+        if (du_out) io.store(du, du_out + t * G.du_t + d0);
+        if (dd_out) io.store(dpre, dd_out + t * G.dd_t + d0);
       }
       dD_acc.store(aD + k * W);
       dbias_acc.store(abias + k * W);
@@ -393,9 +461,9 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
     const Index d0 = g0 + k * W;
     const Lanes<T> io{static_cast<int>(std::min<Index>(W, D - d0))};
     for (Index t = len; t < P.L; ++t) {
-      if (G.du) io.store(Vt::zero(), G.du + b * G.du_b + t * G.du_t + d0);
-      if (G.ddelta) io.store(Vt::zero(), G.ddelta + b * G.dd_b + t * G.dd_t + d0);
-      if (G.dz) io.store(Vt::zero(), G.dz + b * G.dz_b + t * G.dz_t + d0);
+      if (du_out) io.store(Vt::zero(), du_out + t * G.du_t + d0);
+      if (dd_out) io.store(Vt::zero(), dd_out + t * G.dd_t + d0);
+      if (dz_out) io.store(Vt::zero(), dz_out + t * G.dz_t + d0);
     }
     if (G.dh0) io.transpose_out(gc + k * NW, N, G.dh0 + b * G.dh0_b + d0 * G.dh0_d, G.dh0_d);
     T* const pp = G.part_par + (b * D + d0) * (3 * N + 2);
@@ -426,7 +494,7 @@ void selective_scan_forward(Simd, const SelectiveScanParams<T>& p, const Selecti
                         out.h_last.stride(1),
                         out.chunk_states.empty() ? nullptr : out.chunk_states.data()};
   const ss::Slots slots;
-  const Index per_slot = 4 * s.N * W;
+  const Index per_slot = ss::forward_scratch<T>(s.N);
   T* const scratch = ws.take<T>(slots.count * per_slot).data();
   const Index blocks = (s.D + W - 1) / W;
   const bool var_B = P.B != nullptr, var_C = P.C != nullptr;
