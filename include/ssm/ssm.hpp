@@ -33,6 +33,10 @@
 #include "ssm/train/early_stopping.hpp"
 #include "ssm/train/gradient_check.hpp"
 
+#include "ssm/data/selective_copying.hpp"
 #include "ssm/data/synthetic.hpp"
 
+#include "ssm/layers/mamba.hpp"
+
 #include "ssm/models/conv_classifier.hpp"
+#include "ssm/models/sequence_model.hpp"

@@ -159,6 +159,9 @@ struct FwdOut {
   T* states;  // contiguous {batch, chunks, D, N}
 };
 
+/// Exponentials below which a parallel chunk is not worth a thread wake-up (about 10 µs of work).
+inline constexpr Index kMinWork = Index{1} << 16;
+
 /// Steps per tile of the forward. Within a tile, Δ (softplus) for every step is computed first and the gate
 /// last, so the long latency chains of their exp/log/div never stall the state update between them.
 inline constexpr Index kTile = 16;
@@ -498,7 +501,9 @@ void selective_scan_forward(Simd, const SelectiveScanParams<T>& p, const Selecti
   T* const scratch = ws.take<T>(slots.count * per_slot).data();
   const Index blocks = (s.D + W - 1) / W;
   const bool var_B = P.B != nullptr, var_C = P.C != nullptr;
-  parallel_for(s.batch * blocks, 1, [=](Index i0, Index i1) {
+  // Items are independent (any split gives the same bits); tiny problems stay on one thread.
+  const Index grain = std::max<Index>(1, ss::kMinWork / (s.L * W * s.N));
+  parallel_for(s.batch * blocks, grain, [=](Index i0, Index i1) {
     T* const mine = scratch + slots.index() * per_slot;
     for (Index i = i0; i < i1; ++i) {
       const Index b = i / blocks, d0 = (i % blocks) * W;
@@ -535,7 +540,8 @@ void selective_scan_backward(Simd, const SelectiveScanParams<T>& p, CView<T, 4> 
   const Index per_slot = ss::backward_scratch<T>(N, s.chunk);
   T* const scratch = ws.take<T>(slots.count * per_slot).data();
   const bool var_B = P.B != nullptr, var_C = P.C != nullptr;
-  parallel_for(Bn * groups, 1, [=](Index i0, Index i1) {
+  const Index grain = std::max<Index>(1, ss::kMinWork / (L * ss::kGroup * N));
+  parallel_for(Bn * groups, grain, [=](Index i0, Index i1) {
     T* const mine = scratch + slots.index() * per_slot;
     for (Index i = i0; i < i1; ++i) {
       const Index b = i / groups, grp = i % groups;
