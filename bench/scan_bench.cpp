@@ -17,6 +17,10 @@ extern "C" __m512 _ZGVeN16v_expf(__m512);  // glibc libmvec: expf on 16 lanes
 
 using namespace ssm;
 
+#ifndef SSM_BENCH_CHUNK
+#define SSM_BENCH_CHUNK 64
+#endif
+
 namespace {
 
 struct Threads {
@@ -31,13 +35,16 @@ void fill_random(Buffer<T>& b, std::uint64_t seed, T lo, T hi) {
   for (auto& x : b) x = rng.uniform<T>(lo, hi);
 }
 
+/// Steps between the states forward keeps for backward (the op's and the Mamba layer's default).
+constexpr Index kChunk = SSM_BENCH_CHUNK;
+
 /// Inputs of one scan as Mamba's layer calls it: input-dependent B and C, gate, skip, dt bias + softplus.
 struct ScanProblem {
   Index Bn, D, N, L;
   Buffer<float> u, delta, z, A, B, C, Dskip, bias, y, states, dy, du, ddelta, dz, dA, dB, dC, dD, dbias;
   ScanProblem(Index b, Index d, Index n, Index l)
       : Bn(b), D(d), N(n), L(l), u(b * l * d), delta(b * l * d), z(b * l * d), A(d * n), B(b * l * n), C(b * l * n),
-        Dskip(d), bias(d), y(b * l * d), states(b * backend::selective_scan_chunks(l, 64) * d * n), dy(b * l * d),
+        Dskip(d), bias(d), y(b * l * d), states(b * backend::selective_scan_chunks(l, kChunk) * d * n), dy(b * l * d),
         du(b * l * d), ddelta(b * l * d), dz(b * l * d), dA(d * n), dB(b * l * n), dC(b * l * n), dD(d), dbias(d) {
     fill_random(u, 1, -1.f, 1.f);
     fill_random(delta, 2, -4.f, 0.f);
@@ -61,11 +68,12 @@ struct ScanProblem {
     p.D = Dskip.view<1>({D});
     p.z = z.view<3>({Bn, L, D});
     p.delta_bias = bias.view<1>({D});
+    p.chunk = kChunk;
     return p;
   }
   backend::SelectiveScanOutputs<float> outputs(bool keep_states) {
     return {y.view<3>({Bn, L, D}), {},
-            keep_states ? states.view<4>({Bn, backend::selective_scan_chunks(L, 64), D, N}) : View<float, 4>()};
+            keep_states ? states.view<4>({Bn, backend::selective_scan_chunks(L, kChunk), D, N}) : View<float, 4>()};
   }
   backend::SelectiveScanGrads<float> grads() {
     backend::SelectiveScanGrads<float> g;
@@ -113,7 +121,7 @@ void BM_ScanForwardBackward(benchmark::State& state) {
   const auto run = [&] {
     ws.reset();
     selective_scan_forward(Bk{}, p, s.outputs(true), ws);
-    selective_scan_backward(Bk{}, p, s.states.view<4>({s.Bn, backend::selective_scan_chunks(s.L, 64), s.D, s.N}),
+    selective_scan_backward(Bk{}, p, s.states.view<4>({s.Bn, backend::selective_scan_chunks(s.L, kChunk), s.D, s.N}),
                             s.grads(), ws);
   };
   run();

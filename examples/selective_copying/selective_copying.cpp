@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
   Cli cli("selective_copying", "train a sequence model on selective copying and test length generalisation");
   Options o;
   auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names);
-  auto& vocab = cli.option<long>("vocab", 16, "distinct data tokens");
+  auto& vocab = cli.option<long>("vocab", 30, "distinct data tokens");
   auto& length = cli.option<long>("length", 64, "training sequence length (noise region + markers)");
   auto& min_tokens = cli.option<long>("min-tokens", 3, "fewest data tokens per training sequence");
   auto& max_tokens = cli.option<long>("max-tokens", 5, "most data tokens per training sequence");
@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   auto& fixed_delta = cli.option<bool>("fixed-delta", false, "make Δ input-independent (ablation)");
   auto& fixed_B = cli.option<bool>("fixed-B", false, "make B input-independent (ablation)");
   auto& fixed_C = cli.option<bool>("fixed-C", false, "make C input-independent (ablation)");
-  auto& steps = cli.option<long>("steps", 1500, "training steps");
+  auto& steps = cli.option<long>("steps", 3000, "training steps");
   auto& batch = cli.option<long>("batch", 64, "sequences per step");
   auto& lr = cli.option<double>("lr", 3e-3, "peak learning rate (AdamW, warm-up then cosine to 5%)");
   auto& warmup = cli.option<long>("warmup", 100, "warm-up steps");
