@@ -93,4 +93,18 @@ TEST_CASE_TEMPLATE("exp: within 2 ulp of std::exp over the normal range, exact l
   CHECK(std::isnan(res[3]));
 }
 
+TEST_CASE_TEMPLATE("Vec: a broadcast keeps -0; min and max return b where either is NaN, like select", T, float, double) {
+  using V = simd::Vec<T>;
+  constexpr int W = V::W;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  CHECK(std::signbit(V(T(-0.0))[W - 1]));
+  const V a(nan), b(T(2));
+  CHECK(simd::min(a, b)[0] == T(2));
+  CHECK(std::isnan(simd::min(b, a)[0]));
+  CHECK(simd::max(a, b)[0] == T(2));
+  CHECK(std::isnan(simd::max(b, a)[0]));
+  CHECK(simd::min(V(T(1)), b)[0] == T(1));
+  CHECK(simd::max(V(T(1)), b)[0] == T(2));
+}
+
 }  // TEST_SUITE

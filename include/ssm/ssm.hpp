@@ -12,6 +12,8 @@
 #include "ssm/core/workspace.hpp"
 
 #include "ssm/backend/tags.hpp"
+#include "ssm/backend/scalar/selective_scan.hpp"
+#include "ssm/backend/simd/selective_scan.hpp"
 
 #include "ssm/nn/activations.hpp"
 #include "ssm/nn/conv1d.hpp"
@@ -31,6 +33,10 @@
 #include "ssm/train/early_stopping.hpp"
 #include "ssm/train/gradient_check.hpp"
 
+#include "ssm/data/selective_copying.hpp"
 #include "ssm/data/synthetic.hpp"
 
+#include "ssm/layers/mamba.hpp"
+
 #include "ssm/models/conv_classifier.hpp"
+#include "ssm/models/sequence_model.hpp"

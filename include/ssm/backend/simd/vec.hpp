@@ -56,8 +56,9 @@ struct Vec {
   Raw v;
 
   Vec() = default;
-  /// Every lane = x.
-  SSM_ALWAYS_INLINE explicit Vec(T x) : v(Raw{} + x) {}
+  /// Every lane = x. Adding x to −0 is exact for every x, so the compiler emits one broadcast (often folded
+  /// into the instruction that uses it); `Raw{} + x` (+0) cost a scalar add first and turned −0 into +0.
+  SSM_ALWAYS_INLINE explicit Vec(T x) : v(-Raw{} + x) {}
   /// From the compiler's vector type. (A named function: GCC cannot overload a constructor on a vector
   /// type against its element type.)
   static SSM_ALWAYS_INLINE Vec from(Raw r) {
@@ -157,13 +158,32 @@ template <Real T>
 SSM_ALWAYS_INLINE Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {
   return Vec<T>::from(m ? a.v : b.v);
 }
+/// a < b ? a : b and a > b ? a : b lane by lane (so b where either is NaN) — exactly what x86's min/max
+/// instructions compute, which GCC does not pick from the select by itself. (maskz with a full mask: GCC 12
+/// warns about the undefined pass-through operand of the plain forms.)
 template <Real T>
 SSM_ALWAYS_INLINE Vec<T> min(Vec<T> a, Vec<T> b) {
+#if defined(__AVX512F__)
+  using Raw = typename Vec<T>::Raw;
+  if constexpr (std::is_same_v<T, float>)
+    return Vec<T>::from(reinterpret_cast<Raw>(_mm512_maskz_min_ps(0xFFFF, reinterpret_cast<__m512>(a.v), reinterpret_cast<__m512>(b.v))));
+  else
+    return Vec<T>::from(reinterpret_cast<Raw>(_mm512_maskz_min_pd(0xFF, reinterpret_cast<__m512d>(a.v), reinterpret_cast<__m512d>(b.v))));
+#else
   return select(a < b, a, b);
+#endif
 }
 template <Real T>
 SSM_ALWAYS_INLINE Vec<T> max(Vec<T> a, Vec<T> b) {
+#if defined(__AVX512F__)
+  using Raw = typename Vec<T>::Raw;
+  if constexpr (std::is_same_v<T, float>)
+    return Vec<T>::from(reinterpret_cast<Raw>(_mm512_maskz_max_ps(0xFFFF, reinterpret_cast<__m512>(a.v), reinterpret_cast<__m512>(b.v))));
+  else
+    return Vec<T>::from(reinterpret_cast<Raw>(_mm512_maskz_max_pd(0xFF, reinterpret_cast<__m512d>(a.v), reinterpret_cast<__m512d>(b.v))));
+#else
   return select(a > b, a, b);
+#endif
 }
 
 /// Round to nearest integer (ties away from zero are fine for range reduction), as T.

@@ -1,0 +1,297 @@
+// ssm/models/sequence_model.hpp — a pre-norm residual stack of sequence mixers (Mamba, S4, S4D, LSSL, …):
+//   h₀ = Embedding(tokens);  hᵢ₊₁ = hᵢ + Mixerᵢ(RMSNorm(hᵢ));  f = RMSNorm(h_n);
+//   per-token head:  logits {B·L, C} = Linear(Dropout(f))                  (language modelling, copying)
+//   pooled head:     logits {B, C}   = Linear(Dropout(Pool(f, lengths)))   (classification)
+// A mixer maps {B, L, d} → {B, L, d} with the interface documented below (Mamba in layers/mamba.hpp).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ssm/nn/activations.hpp"
+#include "ssm/nn/embedding.hpp"
+#include "ssm/nn/linear.hpp"
+#include "ssm/nn/norm.hpp"
+#include "ssm/nn/pooling.hpp"
+
+namespace ssm {
+
+/// What a mixer provides (Mixer<T, Backend>, e.g. ssm::Mamba):
+///   Mixer(ParamLayout&, std::string_view name, const Config&);  Config has at least `d_model`
+///   Params bind(T* base) const;  void init(const Params&, Rng&) const;
+///   void forward(const Params&, View<const T,3> x, View<const int32_t,1> lengths /* {B} or empty */,
+///                View<T,3> y, Cache&, const Context&) const;
+///   void backward(const Params&, const Cache&, View<const T,3> dy, View<T,3> dx /* = */, const Params& g /* += */,
+///                 const Context&) const;
+///   struct State;  State make_state(Index batch) const;
+///   void step(const Params&, State&, View<const T,2> x_t /* {B, d} */, View<T,2> y_t) const;
+template <class M, class T>
+concept SequenceMixer = requires(const M& m, ParamLayout& layout, const typename M::Params& p,
+                                 typename M::Cache& cache, typename M::State& state, const Context& ctx, Rng& rng,
+                                 T* base) {
+  typename M::Config;
+  { M(layout, std::string_view{}, std::declval<const typename M::Config&>()) };
+  { m.bind(base) } -> std::same_as<typename M::Params>;
+  m.init(p, rng);
+  m.forward(p, View<const T, 3>(), View<const std::int32_t, 1>(), View<T, 3>(), cache, ctx);
+  m.backward(p, std::as_const(cache), View<const T, 3>(), View<T, 3>(), p, ctx);
+  { m.make_state(Index{1}) } -> std::same_as<typename M::State>;
+  m.step(p, state, View<const T, 2>(), View<T, 2>());
+};
+
+enum class Head { Token, Pool };
+
+struct SequenceModelConfig {
+  Index vocab = 0;
+  Index d_model = 64;
+  Index n_layers = 2;
+  Index classes = 2;               ///< head outputs (for copying / language modelling: the vocabulary)
+  Head head = Head::Token;
+  Pooling pooling = Pooling::Mean;  ///< Pool head only
+  double dropout = 0.0;             ///< on the head's input
+  std::int32_t padding_idx = 0;     ///< embedding row that stays zero; < 0 for none
+  double embed_init_std = 0.02;     ///< N(0, σ²) initial embeddings (Mamba's reference uses 0.02)
+  double norm_eps = 1e-5;
+};
+
+template <Real T, template <class, class> class Mixer, Backend Bk = backend::Default>
+class SequenceModel {
+ public:
+  using MixerType = Mixer<T, Bk>;
+  using MixerConfig = typename MixerType::Config;
+  static_assert(SequenceMixer<MixerType, T>, "SequenceModel: the mixer lacks part of the interface (see the concept)");
+
+  struct LayerParams {
+    nn::RmsNormParams<T> norm;
+    typename MixerType::Params mixer;
+  };
+  struct Params {
+    nn::EmbeddingParams<T> embed;
+    std::vector<LayerParams> layers;
+    nn::RmsNormParams<T> norm_f;
+    nn::LinearParams<T> head;
+  };
+  struct LayerCache {
+    typename nn::RmsNorm<T, Bk>::Cache norm;
+    typename MixerType::Cache mixer;
+  };
+  struct Cache {
+    typename nn::Embedding<T, Bk>::Cache embed;
+    std::vector<LayerCache> layers;
+    typename nn::RmsNorm<T, Bk>::Cache norm_f;
+    typename nn::Dropout<T, Bk>::Cache dropout;
+    typename nn::Pool<T, Bk>::Cache pool;
+    typename nn::Linear<T, Bk>::Cache head;
+    Index batch = 0, L = 0;
+  };
+  /// Generation state: each mixer's state plus one step's activations.
+  struct State {
+    Index batch = 0;
+    std::vector<typename MixerType::State> layers;
+    Workspace ws;
+  };
+
+  /// mixer.d_model is set to cfg.d_model.
+  explicit SequenceModel(const SequenceModelConfig& cfg, MixerConfig mixer = {})
+      : cfg_(cfg), mixer_cfg_(with_d_model(mixer, cfg.d_model)),
+        embed_(layout_, "embed", cfg.vocab, cfg.d_model, cfg.padding_idx, cfg.embed_init_std),
+        dropout_(cfg.dropout, /*stream=*/0x5E9),
+        pool_(cfg.pooling) {
+    SSM_CHECK(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers >= 0 && cfg.classes > 0,
+              "SequenceModel needs vocab, d_model and classes > 0 and n_layers >= 0");
+    for (Index i = 0; i < cfg.n_layers; ++i) {
+      const std::string name = "layers." + std::to_string(i);
+      norms_.emplace_back(layout_, join_name(name, "norm"), cfg.d_model, cfg.norm_eps);
+      mixers_.emplace_back(layout_, join_name(name, "mixer"), mixer_cfg_);
+    }
+    norm_f_ = nn::RmsNorm<T, Bk>(layout_, "norm_f", cfg.d_model, cfg.norm_eps);
+    head_ = nn::Linear<T, Bk>(layout_, "head", cfg.d_model, cfg.classes);
+    params_ = std::make_unique<Parameters<T>>(layout_);
+    p_ = bind(params_->values());
+    g_ = bind(params_->grads());
+  }
+
+  SequenceModel(const SequenceModel&) = delete;
+  SequenceModel& operator=(const SequenceModel&) = delete;
+
+  const SequenceModelConfig& config() const { return cfg_; }
+  const MixerConfig& mixer_config() const { return mixer_cfg_; }
+  const MixerType& mixer(Index i) const { return mixers_[static_cast<std::size_t>(i)]; }
+  Parameters<T>& parameters() { return *params_; }
+  const Parameters<T>& parameters() const { return *params_; }
+  const Params& values() const { return p_; }
+  const Params& grads() const { return g_; }
+
+  Params bind(T* base) const {
+    Params p;
+    p.embed = embed_.bind(base);
+    for (std::size_t i = 0; i < mixers_.size(); ++i) p.layers.push_back({norms_[i].bind(base), mixers_[i].bind(base)});
+    p.norm_f = norm_f_.bind(base);
+    p.head = head_.bind(base);
+    return p;
+  }
+
+  /// Deterministic initialisation; each layer draws from its own fork of the seed.
+  void init(std::uint64_t seed) {
+    Rng rng(seed);
+    Rng r_embed = rng.fork(0), r_head = rng.fork(1);
+    embed_.init(p_.embed, r_embed);
+    for (std::size_t i = 0; i < mixers_.size(); ++i) {
+      Rng r = rng.fork(100 + i);
+      norms_[i].init(p_.layers[i].norm, r);
+      mixers_[i].init(p_.layers[i].mixer, r);
+    }
+    norm_f_.init(p_.norm_f, r_head);
+    head_.init(p_.head, r_head);
+  }
+
+  /// Rows of the logits forward writes: B·L for the token head, B for the pooled head.
+  Index logit_rows(Index batch, Index L) const { return cfg_.head == Head::Token ? batch * L : batch; }
+
+  /// tokens: {B, L} (right-padded), lengths: {B} each in [1, L] (or empty: all L) -> logits {logit_rows, classes}.
+  /// The caller keeps tokens and lengths alive until backward.
+  void forward(View<const std::int32_t, 2> tokens, View<const std::int32_t, 1> lengths, View<T, 2> logits,
+               Cache& cache, const Context& ctx) const {
+    const Index Bn = tokens.extent(0), L = tokens.extent(1), d = cfg_.d_model, M = Bn * L;
+    expect_shape(logits, "SequenceModel logits", {logit_rows(Bn, L), cfg_.classes});
+    if (!lengths.empty()) expect_shape(lengths, "SequenceModel lengths", {Bn});
+    Workspace& ws = ctx.workspace();
+    cache.batch = Bn;
+    cache.L = L;
+    cache.layers.resize(mixers_.size());
+    auto h = ws.take<T, 3>({Bn, L, d});
+    embed_.forward(p_.embed, tokens, h, cache.embed, ctx);
+    for (std::size_t i = 0; i < mixers_.size(); ++i) {
+      auto normed = ws.take<T, 3>({Bn, L, d});
+      auto out = ws.take<T, 3>({Bn, L, d});
+      auto next = ws.take<T, 3>({Bn, L, d});
+      norms_[i].forward(p_.layers[i].norm, reshape(View<const T, 3>(h), {M, d}), reshape(normed, {M, d}),
+                        cache.layers[i].norm, ctx);
+      mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
+      add(h, out, next);
+      h = next;
+    }
+    auto f = ws.take<T, 3>({Bn, L, d});
+    norm_f_.forward(p_.norm_f, reshape(View<const T, 3>(h), {M, d}), reshape(f, {M, d}), cache.norm_f, ctx);
+    if (cfg_.head == Head::Token) {
+      auto fd = ws.take<T, 2>({M, d});
+      dropout_.forward(reshape(f, {M, d}), fd, cache.dropout, ctx);
+      head_.forward(p_.head, fd, logits, cache.head, ctx);
+    } else {
+      View<const std::int32_t, 1> lens = lengths;
+      if (lens.empty()) {  // all L
+        auto all = ws.take<std::int32_t>(Bn);
+        fill(all, static_cast<std::int32_t>(L));
+        lens = all;
+      }
+      auto pooled = ws.take<T, 2>({Bn, d});
+      auto pd = ws.take<T, 2>({Bn, d});
+      pool_.forward(f, lens, pooled, cache.pool, ctx);
+      dropout_.forward(pooled, pd, cache.dropout, ctx);
+      head_.forward(p_.head, pd, logits, cache.head, ctx);
+    }
+  }
+
+  /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits. The residual
+  /// stream's gradient is the sum of the path through each block and the path around it.
+  void backward(const Cache& cache, View<const T, 2> dlogits, const Context& ctx) const {
+    const Index Bn = cache.batch, L = cache.L, d = cfg_.d_model, M = Bn * L;
+    expect_shape(dlogits, "SequenceModel logit gradient", {logit_rows(Bn, L), cfg_.classes});
+    Workspace& ws = ctx.workspace();
+    auto df = ws.take<T, 3>({Bn, L, d});
+    if (cfg_.head == Head::Token) {
+      auto dfd = ws.take<T, 2>({M, d});
+      head_.backward(p_.head, cache.head, dlogits, dfd, g_.head, ctx);
+      dropout_.backward(cache.dropout, dfd, reshape(df, {M, d}), ctx);
+    } else {
+      auto dpd = ws.take<T, 2>({Bn, d});
+      auto dpooled = ws.take<T, 2>({Bn, d});
+      head_.backward(p_.head, cache.head, dlogits, dpd, g_.head, ctx);
+      dropout_.backward(cache.dropout, dpd, dpooled, ctx);
+      pool_.backward(cache.pool, dpooled, df, ctx);
+    }
+    auto dh = ws.take<T, 3>({Bn, L, d});
+    norm_f_.backward(p_.norm_f, cache.norm_f, reshape(View<const T, 3>(df), {M, d}), reshape(dh, {M, d}), g_.norm_f,
+                     ctx);
+    auto dnormed = ws.take<T, 3>({Bn, L, d});
+    auto dblock = ws.take<T, 3>({Bn, L, d});
+    for (std::size_t i = mixers_.size(); i-- > 0;) {
+      // hᵢ₊₁ = hᵢ + mixer(norm(hᵢ)): the mixer's output gradient is dh; dhᵢ = dh + norm'ᵀ mixer'ᵀ dh.
+      mixers_[i].backward(p_.layers[i].mixer, cache.layers[i].mixer, dh, dnormed, g_.layers[i].mixer, ctx);
+      norms_[i].backward(p_.layers[i].norm, cache.layers[i].norm, reshape(View<const T, 3>(dnormed), {M, d}),
+                         reshape(dblock, {M, d}), g_.layers[i].norm, ctx);
+      add(dh, dblock, dh);
+    }
+    embed_.backward(p_.embed, cache.embed, dh, g_.embed, ctx);
+  }
+
+  /// A zero generation state for `batch` sequences (per-token head only).
+  State make_state(Index batch) const {
+    SSM_CHECK(cfg_.head == Head::Token, "SequenceModel::make_state: generation needs the per-token head");
+    State s;
+    s.batch = batch;
+    for (auto& m : mixers_) s.layers.push_back(m.make_state(batch));
+    return s;
+  }
+
+  /// One token of each sequence: tokens_t {B} -> logits_t {B, classes}; equals forward's logits at that step.
+  void step(State& s, View<const std::int32_t, 1> tokens_t, View<T, 2> logits_t) const {
+    const Index Bn = s.batch, d = cfg_.d_model;
+    expect_shape(tokens_t, "SequenceModel step tokens", {Bn});
+    expect_shape(logits_t, "SequenceModel step logits", {Bn, cfg_.classes});
+    Workspace& ws = s.ws;
+    ws.reset();
+    Context ctx(ws, false, 0);
+    auto h = ws.take<T, 3>({Bn, 1, d});
+    auto normed = ws.take<T, 2>({Bn, d});
+    auto out = ws.take<T, 2>({Bn, d});
+    typename nn::Embedding<T, Bk>::Cache ec;
+    typename nn::RmsNorm<T, Bk>::Cache nc;
+    typename nn::Linear<T, Bk>::Cache hc;
+    SSM_CHECK(tokens_t.is_contiguous(), "SequenceModel step: expected contiguous tokens");
+    embed_.forward(p_.embed, View<const std::int32_t, 2>(tokens_t.data(), {Bn, 1}), h, ec, ctx);
+    const auto h2 = reshape(h, {Bn, d});
+    for (std::size_t i = 0; i < mixers_.size(); ++i) {
+      norms_[i].forward(p_.layers[i].norm, View<const T, 2>(h2), normed, nc, ctx);
+      mixers_[i].step(p_.layers[i].mixer, s.layers[i], normed, out);
+      add(View<T, 3>(h2.data(), {1, Bn, d}), View<T, 3>(out.data(), {1, Bn, d}), View<T, 3>(h2.data(), {1, Bn, d}));
+    }
+    norm_f_.forward(p_.norm_f, View<const T, 2>(h2), normed, nc, ctx);
+    head_.forward(p_.head, View<const T, 2>(normed), logits_t, hc, ctx);
+  }
+
+ private:
+  static MixerConfig with_d_model(MixerConfig c, Index d) {
+    c.d_model = d;
+    return c;
+  }
+
+  /// c = a + b elementwise over contiguous {B, L, d} (c may alias a or b).
+  static void add(View<const T, 3> a, View<const T, 3> b, View<T, 3> c) {
+    const T* const pa = a.data();
+    const T* const pb = b.data();
+    T* const pc = c.data();
+    parallel_for(c.size(), 1 << 14, [=](Index i0, Index i1) {
+      for (Index i = i0; i < i1; ++i) pc[i] = pa[i] + pb[i];
+    });
+  }
+
+  SequenceModelConfig cfg_;
+  MixerConfig mixer_cfg_;
+  ParamLayout layout_;
+  nn::Embedding<T, Bk> embed_;
+  std::vector<nn::RmsNorm<T, Bk>> norms_;
+  std::vector<MixerType> mixers_;
+  nn::RmsNorm<T, Bk> norm_f_;
+  nn::Dropout<T, Bk> dropout_;
+  nn::Pool<T, Bk> pool_;
+  nn::Linear<T, Bk> head_;
+  std::unique_ptr<Parameters<T>> params_;
+  Params p_, g_;
+};
+
+}  // namespace ssm

@@ -1,0 +1,303 @@
+// tests/mamba_test.cpp — the Mamba layer (through check_layer, with ragged lengths and with each selectivity
+// switch), its initialisation and parameter groups, token-by-token generation against the full forward, and the
+// residual SequenceModel: whole-model gradients in double (per-token and pooled heads) and generation.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "ssm/data/selective_copying.hpp"
+#include "ssm/layers/mamba.hpp"
+#include "ssm/models/sequence_model.hpp"
+#include "test_util.hpp"
+
+using namespace ssm;
+using test::view1;
+
+namespace {
+
+MambaConfig small_config(int variant) {
+  MambaConfig c;
+  c.d_model = 4;
+  c.d_state = 3;
+  c.d_conv = 3;
+  c.expand = 2;
+  c.dt_rank = 2;
+  c.chunk = 3;
+  c.dt_min = 0.05;  // larger steps than the default, so the state forgets within the test's 7 steps
+  c.dt_max = 0.5;
+  if (variant == 1) c.selective_delta = c.selective_B = c.selective_C = false;
+  if (variant == 2) c.selective_delta = false;
+  if (variant == 3) c.selective_B = false;
+  return c;
+}
+
+/// check_layer adaptor: Mamba over {2, 7, 4} with lengths {7, 4} (ragged) or none.
+template <class T, class Bk, int kVariant, bool kRagged>
+struct MambaOp {
+  static constexpr Index Bn = 2, L = 7, d = 4;
+  ParamLayout layout;
+  Mamba<T, Bk> layer{layout, "mamba", small_config(kVariant)};
+  Parameters<T> params{layout};
+  typename Mamba<T, Bk>::Cache cache;
+  std::vector<std::int32_t> lengths{7, 4};
+  Index in_size = Bn * L * d, out_size = Bn * L * d;
+  explicit MambaOp(Rng& rng) {
+    const auto p = layer.bind(params.values());
+    layer.init(p, rng);
+    // Move D and the dynamics off their round initial values, so every gradient is exercised.
+    for (Index e = 0; e < p.D.extent(0); ++e) p.D(e) = static_cast<T>(rng.uniform<double>(0.5, 1.5));
+    for (Index i = 0; i < p.A_log.size(); ++i) p.A_log.data()[i] += static_cast<T>(rng.uniform<double>(-0.3, 0.3));
+  }
+  View<const std::int32_t, 1> lens() const {
+    return kRagged ? View<const std::int32_t, 1>(lengths.data(), {Bn}) : View<const std::int32_t, 1>();
+  }
+  void forward(View<const T, 1> x, View<T, 1> y, const Context& ctx) {
+    layer.forward(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache, ctx);
+  }
+  void backward(View<const T, 1> dy, View<T, 1> dx, const Context& ctx) {
+    layer.backward(layer.bind(params.values()), cache, reshape(dy, {Bn, L, d}), reshape(dx, {Bn, L, d}),
+                   layer.bind(params.grads()), ctx);
+  }
+};
+template <class T>
+using MambaScalar = MambaOp<T, backend::Scalar, 0, true>;
+template <class T>
+using MambaSimd = MambaOp<T, backend::Simd, 0, true>;
+template <class T>
+using MambaSimdFull = MambaOp<T, backend::Simd, 0, false>;
+template <class T>
+using MambaLti = MambaOp<T, backend::Simd, 1, true>;
+template <class T>
+using MambaFixedDelta = MambaOp<T, backend::Scalar, 2, false>;
+template <class T>
+using MambaFixedB = MambaOp<T, backend::Simd, 3, true>;
+
+/// A tiny model for whole-model gradients: vocab 7, d 4, two Mamba layers.
+template <class T, class Bk, Head kHead>
+struct ModelOp {
+  static constexpr Index Bn = 2, L = 6, V = 7;
+  SequenceModel<T, Mamba, Bk> model;
+  Parameters<T>& params;
+  typename SequenceModel<T, Mamba, Bk>::Cache cache;
+  std::vector<std::int32_t> tokens, lengths{6, 4};
+  Index rows;
+  static SequenceModelConfig config() {
+    SequenceModelConfig c;
+    c.vocab = V;
+    c.d_model = 4;
+    c.n_layers = 2;
+    c.classes = 5;
+    c.head = kHead;
+    c.pooling = Pooling::Mean;
+    c.dropout = 0.25;
+    c.padding_idx = -1;  // every row learns, so finite differences see what backward sees
+    c.embed_init_std = 1.0;
+    return c;
+  }
+  explicit ModelOp(std::uint64_t seed) : model(config(), small_config(0)), params(model.parameters()) {
+    model.init(seed);
+    Rng rng(seed + 1);
+    for (Index i = 0; i < Bn * L; ++i) tokens.push_back(static_cast<std::int32_t>(rng.uniform_int(V)));
+    rows = model.logit_rows(Bn, L);
+  }
+  void forward(View<T, 2> logits, const Context& ctx) {
+    model.forward(View<const std::int32_t, 2>(tokens.data(), {Bn, L}), view1(std::as_const(lengths)), logits, cache, ctx);
+  }
+};
+
+template <class Bk, Head kHead>
+void check_model_gradients() {
+  using Op = ModelOp<double, Bk, kHead>;
+  Op op(3);
+  Workspace ws;
+  ws.set_poison(true);
+  Context ctx(ws, /*training=*/true, /*seed=*/42);
+  const Index n = op.rows * 5;
+  test::check_gradients(
+      n,
+      [&](std::vector<double>& out) {
+        ws.reset();
+        op.forward(View<double, 2>(out.data(), {op.rows, 5}), ctx);
+      },
+      [&](const std::vector<double>& w) {
+        ws.reset();
+        std::vector<double> logits(static_cast<std::size_t>(n));
+        op.forward(View<double, 2>(logits.data(), {op.rows, 5}), ctx);
+        op.model.backward(op.cache, View<const double, 2>(w.data(), {op.rows, 5}), ctx);
+      },
+      {{"model parameters", op.params.value_view(), op.params.grad_view()}}, {.rtol = 1e-5, .atol = 1e-7});
+}
+
+}  // namespace
+
+TEST_SUITE("mamba") {
+
+TEST_CASE("Mamba layer: gradients, float vs double, poisoned outputs, += / = rule, thread independence") {
+  test::check_layer<MambaScalar>("Mamba (scalar, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<MambaSimd>("Mamba (simd, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<MambaSimdFull>("Mamba (simd)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE("Mamba layer: selectivity switches (input-independent Δ, B, C) keep correct gradients") {
+  test::check_layer<MambaLti>("Mamba, nothing selective (LTI)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<MambaFixedDelta>("Mamba, fixed Δ", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<MambaFixedB>("Mamba, fixed B", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE("Mamba layer: the reference initialisation and parameter groups") {
+  ParamLayout layout;
+  MambaConfig cfg;
+  cfg.d_model = 32;
+  cfg.d_state = 8;
+  Mamba<float> layer(layout, "m", cfg);
+  CHECK(layer.dt_rank() == 2);
+  CHECK(layer.d_inner() == 64);
+  Parameters<float> params(layout);
+  Rng rng(5);
+  const auto p = layer.bind(params.values());
+  layer.init(p, rng);
+  for (Index e = 0; e < 64; ++e) {
+    CHECK(p.D(e) == 1.0f);
+    for (Index n = 0; n < 8; ++n) CHECK(p.A_log(e, n) == doctest::Approx(std::log(double(n + 1))));
+    const double dt = math::softplus(static_cast<double>(p.dt_bias(e)));
+    CHECK(dt >= 1e-3 * 0.999);
+    CHECK(dt <= 0.1 * 1.001);
+  }
+  const float bound = 1.0f / std::sqrt(2.0f);
+  for (Index i = 0; i < p.dt_proj.weight.size(); ++i) CHECK(std::abs(p.dt_proj.weight.data()[i]) <= bound);
+  CHECK(p.x_proj.weight.extent(0) == 2 + 2 * 8);
+  for (const char* name : {"m.A_log", "m.D", "m.dt_bias"}) {
+    const ParamInfo* info = layout.find(name);
+    REQUIRE(info != nullptr);
+    CHECK_FALSE(info->options.weight_decay);
+    CHECK(info->options.group == "ssm");
+  }
+  CHECK(layout.find("m.in_proj.weight")->options.weight_decay);
+  CHECK(layout.find("m.in_proj.bias") == nullptr);  // no bias, as the reference
+  CHECK(layout.find("m.conv1d.bias") != nullptr);
+}
+
+TEST_CASE_TEMPLATE("Mamba layer: generating token by token equals the full forward", Bk, backend::Scalar, backend::Simd) {
+  const Index Bn = 2, L = 11, d = 8;
+  MambaConfig cfg;
+  cfg.d_model = d;
+  cfg.d_state = 4;
+  cfg.chunk = 4;
+  ParamLayout layout;
+  Mamba<float, Bk> layer(layout, "m", cfg);
+  Parameters<float> params(layout);
+  Rng rng(9);
+  const auto p = layer.bind(params.values());
+  layer.init(p, rng);
+  const std::vector<float> x = test::random_vector<float>(Bn * L * d, rng);
+  std::vector<float> y(x.size());
+  Workspace ws;
+  Context ctx(ws, false, 0);
+  typename Mamba<float, Bk>::Cache cache;
+  layer.forward(p, View<const float, 3>(x.data(), {Bn, L, d}), {}, View<float, 3>(y.data(), {Bn, L, d}), cache, ctx);
+  auto state = layer.make_state(Bn);
+  const std::size_t state_bytes = (state.conv.size() + state.ssm.size()) * sizeof(float);
+  std::vector<float> y_t(static_cast<std::size_t>(Bn * d));
+  std::size_t ws_after_first = 0;
+  for (Index t = 0; t < L; ++t) {
+    layer.step(p, state, View<const float, 2>(x.data() + t * d, {Bn, d}, {L * d, 1}), View<float, 2>(y_t.data(), {Bn, d}));
+    for (Index b = 0; b < Bn; ++b)
+      for (Index i = 0; i < d; ++i)
+        CHECK(y_t[static_cast<std::size_t>(b * d + i)] ==
+              doctest::Approx(y[static_cast<std::size_t>((b * L + t) * d + i)]).epsilon(1e-4));
+    if (t == 0) ws_after_first = state.ws.capacity();
+  }
+  // Constant memory per token: the state's size is fixed and its scratch stops growing after the first step.
+  CHECK((state.conv.size() + state.ssm.size()) * sizeof(float) == state_bytes);
+  CHECK(state.ws.capacity() == ws_after_first);
+}
+
+TEST_CASE("Mamba layer: a ragged batch equals each sequence run alone; padded outputs are zero") {
+  const Index Bn = 3, L = 10, d = 8;
+  MambaConfig cfg;
+  cfg.d_model = d;
+  cfg.d_state = 4;
+  cfg.chunk = 3;
+  ParamLayout layout;
+  Mamba<double> layer(layout, "m", cfg);
+  Parameters<double> params(layout);
+  Rng rng(4);
+  const auto p = layer.bind(params.values());
+  layer.init(p, rng);
+  const std::vector<double> x = test::random_vector<double>(Bn * L * d, rng);
+  const std::vector<std::int32_t> lengths{10, 3, 7};
+  std::vector<double> y(x.size());
+  Workspace ws;
+  Context ctx(ws, false, 0);
+  Mamba<double>::Cache cache;
+  layer.forward(p, View<const double, 3>(x.data(), {Bn, L, d}), view1(lengths), View<double, 3>(y.data(), {Bn, L, d}),
+                cache, ctx);
+  for (Index b = 0; b < Bn; ++b) {
+    const Index len = lengths[static_cast<std::size_t>(b)];
+    std::vector<double> alone(static_cast<std::size_t>(len * d));
+    layer.forward(p, View<const double, 3>(x.data() + b * L * d, {1, len, d}), {}, View<double, 3>(alone.data(), {1, len, d}),
+                  cache, ctx);
+    const std::vector<double> part(y.begin() + b * L * d, y.begin() + (b * L + len) * d);
+    test::check_close(part, alone, 1e-12, 1e-13, "sequence " + std::to_string(b));
+    for (Index i = (b * L + len) * d; i < (b + 1) * L * d; ++i) CHECK(y[static_cast<std::size_t>(i)] == 0.0);
+  }
+}
+
+TEST_CASE("SequenceModel<Mamba>: whole-model gradients in double, per-token and pooled heads") {
+  SUBCASE("per-token head, scalar") { check_model_gradients<backend::Scalar, Head::Token>(); }
+  SUBCASE("pooled head, simd") { check_model_gradients<backend::Simd, Head::Pool>(); }
+}
+
+TEST_CASE("SequenceModel<Mamba>: generation token by token equals the forward's logits") {
+  ModelOp<float, backend::Simd, Head::Token> op(8);
+  const Index Bn = 2, L = 6;
+  std::vector<float> logits(static_cast<std::size_t>(op.rows * 5));
+  Workspace ws;
+  Context ctx(ws, false, 0);
+  op.model.forward(View<const std::int32_t, 2>(op.tokens.data(), {Bn, L}), {}, View<float, 2>(logits.data(), {op.rows, 5}),
+                   op.cache, ctx);
+  auto state = op.model.make_state(Bn);
+  std::vector<float> step_logits(static_cast<std::size_t>(Bn * 5));
+  for (Index t = 0; t < L; ++t) {
+    const std::vector<std::int32_t> tok{op.tokens[static_cast<std::size_t>(t)], op.tokens[static_cast<std::size_t>(L + t)]};
+    op.model.step(state, view1(tok), View<float, 2>(step_logits.data(), {Bn, 5}));
+    for (Index b = 0; b < Bn; ++b)
+      for (Index c = 0; c < 5; ++c)
+        CHECK(step_logits[static_cast<std::size_t>(b * 5 + c)] ==
+              doctest::Approx(logits[static_cast<std::size_t>((b * L + t) * 5 + c)]).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("selective copying: k data tokens among noise, then k markers that score them in order") {
+  data::SelectiveCopyingTask task{.vocab = 10, .length = 40, .min_tokens = 3, .max_tokens = 6};
+  Rng rng(1);
+  const auto batch = task.sample(rng, 50);
+  for (Index b = 0; b < 50; ++b) {
+    std::vector<std::int32_t> data_tokens, scored;
+    Index markers = 0;
+    for (Index t = 0; t < 40; ++t) {
+      const std::int32_t tok = batch.tokens[static_cast<std::size_t>(b * 40 + t)];
+      const std::int32_t tgt = batch.targets[static_cast<std::size_t>(b * 40 + t)];
+      REQUIRE(tok >= 1);
+      REQUIRE(tok < task.token_count());
+      if (tok >= data::SelectiveCopyingTask::kFirstData) {
+        CHECK(markers == 0);
+        data_tokens.push_back(tok);
+      }
+      if (tok == data::SelectiveCopyingTask::kMarker) {
+        ++markers;
+        scored.push_back(tgt);
+      } else {
+        CHECK(tgt == -1);
+      }
+    }
+    CHECK(data_tokens == scored);
+    CHECK(markers >= 3);
+    CHECK(markers <= 6);
+    CHECK(batch.tokens[static_cast<std::size_t>(b * 40 + 39)] == data::SelectiveCopyingTask::kMarker);
+  }
+}
+
+}  // TEST_SUITE
