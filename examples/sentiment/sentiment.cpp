@@ -184,8 +184,14 @@ std::vector<Index> parse_lengths(const std::string& s) {
   std::vector<Index> v;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) v.push_back(std::stol(item));
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    const long n = std::strtol(item.c_str(), &end, 10);
+    SSM_CHECK(end && *end == '\0' && n > 0, "--latency-lengths: expected positive lengths separated by commas, found '",
+              s, "'");
+    v.push_back(n);
+  }
   return v;
 }
 
@@ -296,10 +302,11 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   mo.vocab = enc.vocab_size();
   mo.classes = static_cast<Index>(splits.classes.size());
   mo.max_length = std::max(mo.max_length, enc.max_length());
-  if (resume_ck) {
+  if (resume_ck) {  // the architecture is the checkpoint's; only a different model name is an error
     const auto saved = ModelOptions::deserialize(resume_ck->require("model_options"), last_path);
-    SSM_CHECK(saved.serialize() == mo.serialize(), "--resume: '", last_path, "' holds a different model:\n", saved.serialize(),
-              "this run asks for:\n", mo.serialize());
+    SSM_CHECK(saved.name == mo.name, "--resume: '", last_path, "' holds a ", saved.name, " model, this run asks for ",
+              mo.name);
+    mo = saved;
   }
   auto model = make_model(mo);
   model->init(t.seed);

@@ -5,6 +5,7 @@
 // The input projection Xw = x W_ihᵀ + b is one GEMM done by the caller (nn/lstm.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "ssm/backend/scalar/dense.hpp"
@@ -30,6 +31,9 @@ void gemm_nn_by_columns(CView<T, 2> x, CView<T, 2> w, View<T, 2> y) {
     as_matrix<T>(y.slice(1, n0, n1)).noalias() = X * as_matrix<T>(w.slice(1, n0, n1));
   });
 }
+/// Rows per task of the gate nonlinearities: one step's pointwise work is small, and a parallel region per time
+/// step costs more than it saves (much more when other processes share the cores), so split only large batches.
+inline Index lstm_row_grain(Index H) { return std::max<Index>(1, 16384 / std::max<Index>(H, 1)); }
 }  // namespace detail
 
 /// One direction. xw: {B, L, G} with this direction's 4H gate inputs at columns [col, col + 4H); whh: {4H, H};
@@ -40,12 +44,13 @@ void lstm_direction_forward(Scalar, CView<T, 3> xw, Index col, CView<std::int32_
                             bool reverse, View<T, 3> gates, View<T, 3> c, View<T, 3> h, View<T, 2> rec,
                             View<T, 3> y, Index ycol) {
   const Index Bn = xw.extent(0), L = xw.extent(1), H = whh.extent(1);
+  const Index grain = detail::lstm_row_grain(H);
   for (Index s = 0; s < L; ++s) {
     if (s > 0) {  // rec = h_{s−1} W_hhᵀ, h_{s−1} seen as a strided {B, H} view
       View<const T, 2> hp(&h(0, s - 1, 0), {Bn, H}, {h.stride(0), 1});
       detail::gemm_nt_by_columns<T>(hp, whh, rec);
     }
-    parallel_for(Bn, 8, [&](Index b0, Index b1) {
+    parallel_for(Bn, grain, [&](Index b0, Index b1) {
       for (Index b = b0; b < b1; ++b) {
         const Index n = lengths(b);
         T* gt = &gates(b, s, 0);
@@ -89,10 +94,11 @@ void lstm_direction_backward(Scalar, CView<std::int32_t, 1> lengths, CView<T, 2>
                              CView<T, 3> gates, CView<T, 3> c, CView<T, 3> dy, Index ycol, View<T, 3> dgates,
                              View<T, 2> dc, View<T, 2> rec) {
   const Index Bn = gates.extent(0), L = gates.extent(1), H = whh.extent(1);
+  const Index grain = detail::lstm_row_grain(H);
   fill(dc, T(0));
   fill(rec, T(0));
   for (Index s = L - 1; s >= 0; --s) {
-    parallel_for(Bn, 8, [&](Index b0, Index b1) {
+    parallel_for(Bn, grain, [&](Index b0, Index b1) {
       for (Index b = b0; b < b1; ++b) {
         const Index n = lengths(b);
         T* dz = &dgates(b, s, 0);
