@@ -3,9 +3,9 @@
 
     tools/plot_sentiment.py RESULTS.json [MORE.json ...] --out DIR
 
-Writes, per model: <model>_curves.png (loss and accuracy by epoch, train and validation),
-<model>_confusion.png (test confusion matrix), <model>_roc.png (test ROC, binary tasks); and for all models
-together: roc.png and latency.png (inference latency per example against sequence length, log-log).
+Writes, per model: <dataset>_<model>_curves.png (loss and accuracy by epoch, train and validation) and
+<dataset>_<model>_confusion.png (test confusion matrix); and for all models together: roc.png (test ROC
+curves of binary tasks) and latency.png (inference latency per example against sequence length, log-log).
 Needs matplotlib (Debian: apt-get install python3-matplotlib; cmake/setup-debian.sh installs it).
 """
 import argparse
@@ -36,7 +36,7 @@ def runs(paths):
     return out
 
 
-def plot_curves(name, r, out):
+def plot_curves(name, r, out, prefix):
     curves = r.get("training", {}).get("curves", [])
     if not curves:
         return
@@ -52,11 +52,11 @@ def plot_curves(name, r, out):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out, f"{name}_curves.png"), dpi=120)
+    fig.savefig(os.path.join(out, f"{prefix}{name}_curves.png"), dpi=120)
     plt.close(fig)
 
 
-def plot_confusion(name, classes, ev, out):
+def plot_confusion(name, classes, ev, out, prefix):
     cm = ev.get("confusion_matrix")
     if not cm:
         return
@@ -72,7 +72,7 @@ def plot_confusion(name, classes, ev, out):
     ax.set_yticks(range(n), labels)
     ax.set(xlabel="predicted", ylabel="true", title=f"{name}: test confusion (acc {100 * ev['accuracy']:.2f}%)")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, f"{name}_confusion.png"), dpi=120)
+    fig.savefig(os.path.join(out, f"{prefix}{name}_confusion.png"), dpi=120)
     plt.close(fig)
 
 
@@ -89,9 +89,10 @@ def main():
     lat_fig, lat_ax = plt.subplots(figsize=(6, 4))
     have_roc = have_lat = False
     for name, dataset, classes, r in all_runs:
-        plot_curves(name, r, a.out)
+        prefix = f"{dataset}_" if dataset else ""
+        plot_curves(name, r, a.out, prefix)
         test = r.get("eval", {}).get("test", {})
-        plot_confusion(name, classes, test, a.out)
+        plot_confusion(name, classes, test, a.out, prefix)
         if test.get("roc_curve"):
             pts = test["roc_curve"]
             roc_ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name} (AUC {test['roc_auc']:.3f})")
