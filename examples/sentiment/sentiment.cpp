@@ -144,7 +144,8 @@ void print_eval(const char* split, const EvalResult& r, const std::vector<std::s
   std::printf("\n");
 }
 
-/// Milliseconds per example (batch 1, forward only) of a fresh model of this architecture at each length.
+/// Milliseconds per example (batch 1, forward only; median of at least 5 runs) of a fresh model of this
+/// architecture at each length.
 Json measure_latency(ModelOptions opts, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
   Json arr = Json::array();
   if (lengths.empty()) return arr;
@@ -164,13 +165,16 @@ Json measure_latency(ModelOptions opts, const std::vector<Index>& lengths, std::
                      View<float, 2>(logits.data(), {1, opts.classes}), ctx);
     };
     run();  // warm-up: workspace growth and first touch
-    Stopwatch clock;
-    int reps = 0;
-    while (reps < 3 || (clock.seconds() < 0.3 && reps < 50)) {
+    // The median of several runs: robust to the odd run slowed by another process on a shared machine.
+    std::vector<double> times;
+    Stopwatch total;
+    while (times.size() < 5 || (total.seconds() < 0.5 && times.size() < 51)) {
+      Stopwatch clock;
       run();
-      ++reps;
+      times.push_back(clock.seconds());
     }
-    const double ms = 1e3 * clock.seconds() / reps;
+    std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+    const double ms = 1e3 * times[times.size() / 2];
     Json e = Json::object();
     e["length"] = static_cast<long>(L);
     e["ms_per_example"] = ms;
@@ -576,12 +580,13 @@ const char* kUsage =
     "  train    --data DIR --dataset imdb|airline|sentiment140|generic --model M   train, keep the best checkpoint, evaluate it\n"
     "  eval     --checkpoint FILE --data DIR --dataset D                            evaluate a checkpoint on the splits\n"
     "  predict  --checkpoint FILE \"text\" ...                                       label and class probabilities\n"
-    "  compare  --data DIR --dataset D --models cnn,lstm,transformer               same budget for each, one table\n";
+    "  compare  --data DIR --dataset D --models cnn,lstm,transformer               same budget for each, one table\n"
+    "  latency  --models cnn,lstm,transformer                                      inference latency against length\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Cli cli("sentiment", "sentiment classification end to end (train | eval | predict | compare); see README");
+  Cli cli("sentiment", "sentiment classification end to end (train | eval | predict | compare | latency); see docs/sentiment.md");
   DataOptions d;
   TokenizerOptions tk;
   TrainOptions t;
@@ -596,7 +601,7 @@ int main(int argc, char** argv) {
   auto& limit = cli.option<long>("limit", -1, "train on a stratified subset of this many examples");
   auto& skip_bad = cli.option<bool>("skip-bad-rows", false, "skip (and count) malformed rows instead of stopping");
   auto& model = cli.option<std::string>("model", "cnn", "model: " + model_names());
-  auto& models = cli.option<std::string>("models", "cnn,lstm,bilstm,transformer", "compare: models to run");
+  auto& models = cli.option<std::string>("models", "cnn,lstm,bilstm,transformer", "compare / latency: models to run");
   auto& dim = cli.option<long>("dim", 128, "embedding / model width");
   auto& hidden = cli.option<long>("hidden", 128, "LSTM hidden size per direction");
   auto& layers = cli.option<long>("layers", 1, "LSTM layers / Transformer blocks");
@@ -711,6 +716,36 @@ int main(int argc, char** argv) {
         for (auto& [L, ms] : r.latency) std::printf(" %.2f |", ms);
         std::printf("\n");
       }
+    } else if (command == "latency") {
+      // Latency against length for several architectures, no data needed (weights do not change the time).
+      std::vector<std::string> names;
+      std::stringstream ss(models);
+      for (std::string n; std::getline(ss, n, ',');)
+        if (!n.empty()) names.push_back(n);
+      Json arr = Json::array();
+      std::printf("| model | params |");
+      for (Index L : lengths) std::printf(" ms@%ld |", static_cast<long>(L));
+      std::printf("\n|---|---:|");
+      for (std::size_t i = 0; i < lengths.size(); ++i) std::printf("---:|");
+      std::printf("\n");
+      for (auto& n : names) {
+        ModelOptions m = mo;
+        m.name = n;
+        m.vocab = vocab_size;
+        m.classes = 2;
+        m.max_length = lengths.empty() ? 512 : *std::max_element(lengths.begin(), lengths.end());
+        std::vector<std::pair<Index, double>> lat;
+        Json r = Json::object();
+        r["model"]["name"] = n;
+        r["model"]["parameters"] = static_cast<long>(make_model(m)->parameters().count());
+        r["latency"] = measure_latency(m, lengths, &lat);
+        std::printf("| %s | %ld |", n.c_str(), static_cast<long>(make_model(m)->parameters().count()));
+        for (auto& [L, ms] : lat) std::printf(" %.2f |", ms);
+        std::printf("\n");
+        std::fflush(stdout);
+        arr.push_back(r);
+      }
+      j["results"] = arr;
     } else if (command == "eval") {
       SSM_CHECK(!checkpoint.empty(), "eval needs --checkpoint FILE");
       auto l = load_model(checkpoint);

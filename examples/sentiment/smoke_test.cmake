@@ -45,4 +45,9 @@ run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file bad.tsv
 if(rc EQUAL 0 OR NOT out MATCHES "bad.tsv:301: expected 'label<TAB>text'")
   message(FATAL_ERROR "a malformed row was not reported (${rc}):\n${out}")
 endif()
+run(${SENTIMENT} latency --models cnn,lstm,bilstm,transformer --latency-lengths 16,32 --dim 8 --hidden 4 --heads 2
+    --filters 4 --vocab-size 50 --results ${WORK_DIR}/latency.json)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "\\| bilstm \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+ \\|")
+  message(FATAL_ERROR "latency failed (${rc}):\n${out}")
+endif()
 message(STATUS "sentiment smoke test passed")
