@@ -3,7 +3,8 @@
 # Uses sudo when not run as root. CUDA is optional and not installed here (see README, "CUDA").
 set -euo pipefail
 
-packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev)
+# python3-matplotlib: tools/plot_sentiment.py (plots of the sentiment program's results); gzip reads *.tsv.gz data.
+packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev python3-matplotlib gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,150 @@
+// ssm/models/lstm_classifier.hpp — the LSTM baseline: tokens {B, L} → Embedding → Dropout → LSTM × layers (uni- or
+// bidirectional, respecting lengths) → pooling over each length (max, mean or last) → Dropout → Linear → logits {B, C}.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ssm/nn/activations.hpp"
+#include "ssm/nn/embedding.hpp"
+#include "ssm/nn/linear.hpp"
+#include "ssm/nn/lstm.hpp"
+#include "ssm/nn/mixer.hpp"
+#include "ssm/nn/pooling.hpp"
+
+namespace ssm {
+
+struct LstmClassifierConfig {
+  Index vocab = 0;
+  Index embed = 128;   ///< embedding width
+  Index hidden = 128;  ///< per direction
+  Index layers = 1;
+  bool bidirectional = false;
+  Index classes = 2;
+  double dropout = 0.1;
+  std::int32_t padding_idx = 0;
+  Pooling pooling = Pooling::Max;
+};
+
+template <Real T, Backend B = backend::Default>
+class LstmClassifier {
+ public:
+  using Config = LstmClassifierConfig;
+  struct Params {
+    nn::EmbeddingParams<T> embed;
+    std::vector<nn::LstmParams<T>> lstm;
+    nn::LinearParams<T> head;
+  };
+  struct Cache {
+    typename nn::Embedding<T, B>::Cache embed;
+    typename nn::Dropout<T, B>::Cache drop_embed, drop_head;
+    std::vector<typename nn::Lstm<T, B>::Cache> lstm;
+    typename nn::Pool<T, B>::Cache pool;
+    typename nn::Linear<T, B>::Cache head;
+    std::vector<View<T, 3>> h;  // h[0]: embeddings {B, L, E}; h[l + 1]: output of LSTM layer l
+    View<T, 2> pooled;          // {B, out}, dropped out in place
+  };
+
+  explicit LstmClassifier(const Config& c)
+      : config_(c),
+        embed_(layout_, "embed", c.vocab, c.embed, c.padding_idx),
+        drop_embed_(c.dropout, nn::stream_of("drop_embed")),
+        lstm_(make_layers(layout_, c)),
+        pool_(c.pooling),
+        drop_head_(c.dropout, nn::stream_of("drop_head")),
+        head_(layout_, "head", lstm_.back().output_dim(), c.classes),
+        params_(layout_),
+        p_(bind(params_.values())),
+        g_(bind(params_.grads())) {}
+
+  LstmClassifier(const LstmClassifier&) = delete;
+  LstmClassifier& operator=(const LstmClassifier&) = delete;
+
+  const Config& config() const { return config_; }
+  Parameters<T>& parameters() { return params_; }
+  const Parameters<T>& parameters() const { return params_; }
+  const Params& values() const { return p_; }
+  const Params& grads() const { return g_; }
+
+  Params bind(T* base) const {
+    Params p{embed_.bind(base), {}, head_.bind(base)};
+    for (auto& l : lstm_) p.lstm.push_back(l.bind(base));
+    return p;
+  }
+
+  void init(std::uint64_t seed) {
+    Rng rng(seed);
+    Rng re = rng.fork(0), rh = rng.fork(1);
+    embed_.init(p_.embed, re);
+    for (std::size_t l = 0; l < lstm_.size(); ++l) {
+      Rng r = rng.fork(2 + l);
+      lstm_[l].init(p_.lstm[l], r);
+    }
+    head_.init(p_.head, rh);
+  }
+
+  /// tokens: {B, L} (right-padded), lengths: {B} in [1, L] -> logits: {B, classes}.
+  void forward(View<const std::int32_t, 2> tokens, View<const std::int32_t, 1> lengths, View<T, 2> logits,
+               Cache& cache, const Context& ctx) const {
+    const Index Bn = tokens.extent(0), L = tokens.extent(1);
+    Workspace& ws = ctx.workspace();
+    cache.h.assign(lstm_.size() + 1, View<T, 3>());
+    cache.lstm.resize(lstm_.size());
+    cache.h[0] = ws.take<T, 3>({Bn, L, config_.embed});
+    embed_.forward(p_.embed, tokens, cache.h[0], cache.embed, ctx);
+    drop_embed_.forward(cache.h[0], cache.h[0], cache.drop_embed, ctx);
+    for (std::size_t l = 0; l < lstm_.size(); ++l) {
+      cache.h[l + 1] = ws.take<T, 3>({Bn, L, lstm_[l].output_dim()});
+      lstm_[l].forward(p_.lstm[l], cache.h[l], lengths, cache.h[l + 1], cache.lstm[l], ctx);
+    }
+    cache.pooled = ws.take<T, 2>({Bn, lstm_.back().output_dim()});
+    pool_.forward(cache.h.back(), lengths, cache.pooled, cache.pool, ctx);
+    drop_head_.forward(cache.pooled, cache.pooled, cache.drop_head, ctx);
+    head_.forward(p_.head, cache.pooled, logits, cache.head, ctx);
+  }
+
+  /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits.
+  void backward(const Cache& cache, View<const T, 2> dlogits, const Context& ctx) const {
+    const Index Bn = cache.h[0].extent(0), L = cache.h[0].extent(1);
+    Workspace& ws = ctx.workspace();
+    auto d_pooled = ws.take<T, 2>({Bn, lstm_.back().output_dim()});
+    head_.backward(p_.head, cache.head, dlogits, d_pooled, g_.head, ctx);
+    drop_head_.backward(cache.drop_head, d_pooled, d_pooled, ctx);
+    auto d_h = ws.take<T, 3>({Bn, L, lstm_.back().output_dim()});
+    pool_.backward(cache.pool, d_pooled, d_h, ctx);
+    for (std::size_t l = lstm_.size(); l-- > 0;) {
+      auto d_in = ws.take<T, 3>({Bn, L, lstm_[l].config().input});
+      lstm_[l].backward(p_.lstm[l], cache.lstm[l], d_h, d_in, g_.lstm[l], ctx);
+      d_h = d_in;
+    }
+    drop_embed_.backward(cache.drop_embed, d_h, d_h, ctx);
+    embed_.backward(p_.embed, cache.embed, d_h, g_.embed, ctx);
+  }
+
+ private:
+  static std::vector<nn::Lstm<T, B>> make_layers(ParamLayout& layout, const Config& c) {
+    SSM_CHECK(c.layers >= 1, "LstmClassifier needs at least one layer, found ", c.layers);
+    std::vector<nn::Lstm<T, B>> v;
+    Index in = c.embed;
+    for (Index l = 0; l < c.layers; ++l) {
+      v.emplace_back(layout, "lstm." + std::to_string(l),
+                     nn::LstmConfig{.input = in, .hidden = c.hidden, .bidirectional = c.bidirectional});
+      in = v.back().output_dim();
+    }
+    return v;
+  }
+
+  Config config_;
+  ParamLayout layout_;
+  nn::Embedding<T, B> embed_;
+  nn::Dropout<T, B> drop_embed_;
+  std::vector<nn::Lstm<T, B>> lstm_;
+  nn::Pool<T, B> pool_;
+  nn::Dropout<T, B> drop_head_;
+  nn::Linear<T, B> head_;
+  Parameters<T> params_;
+  Params p_, g_;
+};
+
+}  // namespace ssm
