@@ -17,3 +17,4 @@
 #include "ssm/backend/cuda/parameters.cuh"
 #include "ssm/backend/cuda/pooling.cuh"
 #include "ssm/backend/cuda/reduce.cuh"
+#include "ssm/backend/cuda/selective_scan.cuh"
