@@ -12,6 +12,7 @@
 #include "ssm/backend/cuda/elementwise.cuh"
 #include "ssm/backend/cuda/error.cuh"
 #include "ssm/backend/cuda/loss.cuh"
+#include "ssm/backend/cuda/lti.cuh"
 #include "ssm/backend/cuda/norm.cuh"
 #include "ssm/backend/cuda/optim.cuh"
 #include "ssm/backend/cuda/parameters.cuh"
