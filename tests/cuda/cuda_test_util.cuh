@@ -59,7 +59,7 @@ struct Pair {
 /// Downloads the device copy and checks it against the host reference at T's tolerance.
 template <class T>
 void check_pair(const Pair<T>& p, const std::string& what, double rtol = rtol_for<T>(), double atol = atol_for<T>()) {
-  cuda::synchronize();
+  ssm::cuda::synchronize();
   const std::vector<T> got = p.dev.to_host();
   const Difference d = compare(View<const T, 1>(got.data(), {static_cast<Index>(got.size())}),
                                View<const double, 1>(p.host.data(), {static_cast<Index>(p.host.size())}), rtol, atol);

@@ -77,7 +77,7 @@ TEST_CASE_TEMPLATE("depthwise causal Conv1d forward and backward", T, float, dou
     Workspace hws;
     backend::conv1d_backward(Sc{}, View<const double, 3>(x.h(Bn, L, D)), View<const double, 2>(w.h(K, D)),
                              View<const double, 3>(dy.h(Bn, L, D)), dx.h(Bn, L, D), dw.h(K, D), db.h1(), hws);
-    Workspace dws = cuda::device_workspace();
+    Workspace dws = ssm::cuda::device_workspace();
     backend::conv1d_backward(Cu{}, View<const T, 3>(x.d(Bn, L, D)), View<const T, 2>(w.d(K, D)),
                              View<const T, 3>(dy.d(Bn, L, D)), dx.d(Bn, L, D), dw.d(K, D), db.d1(), dws);
     check_pair(dx, "conv1d dx");
@@ -91,7 +91,7 @@ TEST_CASE_TEMPLATE("RMSNorm and LayerNorm forward and backward", T, float, doubl
   const Index M = 45, D = 70;
   auto x = Pair<T>::random(M * D, rng, -2, 2), w = Pair<T>::random(D, rng, 0.5, 1.5), beta = Pair<T>::random(D, rng);
   auto dy = Pair<T>::random(M * D, rng);
-  Workspace hws, dws = cuda::device_workspace();
+  Workspace hws, dws = ssm::cuda::device_workspace();
   {
     auto y = Pair<T>::poisoned(M * D), r = Pair<T>::poisoned(M);
     backend::rmsnorm_forward(Sc{}, View<const double, 2>(x.h(M, D)), View<const double, 1>(w.h1()), 1e-5,
@@ -257,7 +257,7 @@ TEST_CASE("a layer on device parameters: nn::Linear<float, Cuda> matches nn::Lin
   dp.upload(hpf);
   auto x = Pair<float>::random(5 * 16, rng);
   auto y = Pair<float>::poisoned(5 * 8);
-  Workspace hws, dws = cuda::device_workspace();
+  Workspace hws, dws = ssm::cuda::device_workspace();
   Context hctx(hws), dctx(dws);
   typename nn::Linear<double, Sc>::Cache hc;
   typename nn::Linear<float, Cu>::Cache dc;
