@@ -7,6 +7,7 @@
 
 #include <Eigen/Dense>
 #include <complex>
+#include <numbers>
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "ssm/layers/lssl.hpp"
@@ -161,7 +162,7 @@ void check_s4_kernel(Index n_state, Index l_max, Index L, bool bidir) {
   std::vector<double> k(static_cast<std::size_t>(D * 3 * L));
   Workspace ws;
   ws.set_poison(true);
-  m.layer.kernel(m.p, L, View<double, 3>(k.data(), {D, 3, L}), Context(ws));
+  m.layer.kernel(m.p, View<double, 3>(k.data(), {D, 3, L}), Context(ws));
   double scale = 0;
   for (double v : k) scale = std::max(scale, std::abs(v));
   for (Index d = 0; d < D; ++d)

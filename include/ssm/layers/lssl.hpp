@@ -94,7 +94,7 @@ class Lssl {
   }
 
   /// The kernel K {Dirs, H, L} alone: what forward convolves with.
-  void kernel(const Params& p, View<T, 3> k) const {
+  void kernel(const Params& p, View<T, 3> k, const Context&) const {
     const Index L = k.extent(2), D = shell_.directions();
     expect_shape(k, "LSSL kernel", {D, cfg_.d_model, -1});
     const detail::MatD a = matrix_a(p);
@@ -117,7 +117,7 @@ class Lssl {
     if (!lengths.empty()) expect_shape(lengths, "LSSL lengths", {Bn});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "LSSL: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
-    kernel(p, cache.k);
+    kernel(p, cache.k, ctx);
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
