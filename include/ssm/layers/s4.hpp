@@ -15,6 +15,7 @@
 
 #include "ssm/backend/scalar/cauchy.hpp"
 #include "ssm/backend/scalar/fft_conv.hpp"
+#include "ssm/backend/simd/cauchy.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ssm/backend/scalar/vandermonde.hpp"
+#include "ssm/backend/simd/vandermonde.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/lti_shell.hpp"
