@@ -433,7 +433,7 @@ TEST_CASE_TEMPLATE("Simd kernels equal Scalar on fresh random inputs (lengths th
     close(gm2, gm1, "Cauchy adjoint (mu), Simd vs Scalar");
   }
   {
-    const Index D = 2, H = 2, N2 = 3, L = 1001;  // several re-seeding blocks and a tail
+    const Index D = 2, H = 2, N2 = 6, L = 1001;  // a group of 4 modes and 2 single ones; several blocks and a tail
     std::vector<T> lz(H * N2 * 2), w = test::random_vector<T>(D * H * N2 * 2, rng);
     for (Index i = 0; i < H * N2; ++i) {
       lz[2 * i] = static_cast<T>(-rng.uniform(1e-3, 0.05));
