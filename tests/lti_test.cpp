@@ -392,6 +392,10 @@ TEST_CASE("recurrent step(): the rollout equals the convolution (every layer, wi
   check_rollout<S4<double, hippo::LegT, discretize::Zoh, Sc>>({.d_model = 2, .d_state = 6, .l_max = 24, .glu = true}, 1, 24, 1e-9);
   check_rollout<Lssl<double, hippo::LegT, discretize::Bilinear, Sc>>({.d_model = 3, .d_state = 6}, 2, 30, 1e-9);
   check_rollout<Lssl<double, hippo::FouT, discretize::Zoh, Sc>>({.d_model = 2, .d_state = 6, .train_a = true, .glu = true}, 1, 20, 1e-9);
+  // The Simd step (vector dot products per row of Ā): N = 22 runs the two-vector loop, one vector and a tail.
+  check_rollout<S4<double, hippo::LegS, discretize::Bilinear, backend::Simd>>({.d_model = 2, .d_state = 22, .l_max = 32}, 2, 32, 1e-9);
+  check_rollout<Lssl<double, hippo::LegS, discretize::Zoh, backend::Simd>>({.d_model = 2, .d_state = 22}, 1, 25, 1e-9);
+  check_rollout<S4D<double, discretize::Zoh, backend::Simd>>({.d_model = 2, .d_state = 22, .bidirectional = false}, 1, 300, 1e-9);
 }
 
 TEST_CASE_TEMPLATE("Simd kernels equal Scalar on fresh random inputs (lengths that leave vector tails)", T, float, double) {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
@@ -197,14 +198,7 @@ class Lssl {
         T* xs = &s.x[static_cast<std::size_t>((b * H + h) * N)];
         const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
         const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
-        T acc = 0;
-        for (Index i = 0; i < N; ++i) {
-          T v = bb[i] * u;
-          for (Index j = 0; j < N; ++j) v += a[i * N + j] * xs[j];
-          s.tmp[static_cast<std::size_t>(i)] = v;
-          acc += p.c(0, h, i) * v;
-        }
-        for (Index i = 0; i < N; ++i) xs[i] = s.tmp[static_cast<std::size_t>(i)];
+        const T acc = backend::dense_ssm_step(B{}, a, bb, &p.c(0, h, 0), xs, s.tmp.data(), N, u);
         s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
       }
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),

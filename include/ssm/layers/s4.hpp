@@ -16,6 +16,7 @@
 #include "ssm/backend/scalar/cauchy.hpp"
 #include "ssm/backend/scalar/fft_conv.hpp"
 #include "ssm/backend/simd/cauchy.hpp"
+#include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
@@ -219,14 +220,7 @@ class S4 {
         const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
         const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
         const T* c = &s.c[static_cast<std::size_t>(h * N)];
-        T acc = 0;
-        for (Index i = 0; i < N; ++i) {
-          T v = bb[i] * u;
-          for (Index j = 0; j < N; ++j) v += a[i * N + j] * xs[j];
-          s.tmp[static_cast<std::size_t>(i)] = v;
-          acc += c[i] * v;
-        }
-        for (Index i = 0; i < N; ++i) xs[i] = s.tmp[static_cast<std::size_t>(i)];
+        const T acc = backend::dense_ssm_step(B{}, a, bb, c, xs, s.tmp.data(), N, u);
         s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
       }
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),
