@@ -11,6 +11,7 @@
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "ssm/layers/lssl.hpp"
+#include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/s4.hpp"
 #include "ssm/layers/s4d.hpp"
 #include "ssm/optim/adamw.hpp"
@@ -560,6 +561,30 @@ TEST_CASE("the required spellings compile and run: S4<float, LegS, Zoh, Simd> an
   static_assert(std::is_same_v<S4<float>, S4<float, hippo::LegS, discretize::Bilinear, backend::Simd>>);
   static_assert(std::is_same_v<S4D<float>, S4D<float, discretize::Zoh, backend::Simd>>);
   static_assert(std::is_same_v<Lssl<float>, Lssl<float, hippo::LegS, discretize::Bilinear, backend::Simd>>);
+}
+
+/// The mixer interface a model generic over Mixer<T, Backend> relies on (models/sequence_model.hpp's SequenceMixer).
+template <class M, class T>
+concept MixerLike = requires(const M& m, ParamLayout& layout, const typename M::Params& p, typename M::Cache& cache,
+                             typename M::State& state, const Context& ctx, Rng& rng, T* base, typename M::Config cfg) {
+  cfg.d_model;
+  { M(layout, std::string_view{}, std::declval<const typename M::Config&>()) };
+  { m.bind(base) } -> std::same_as<typename M::Params>;
+  m.init(p, rng);
+  m.forward(p, View<const T, 3>(), View<const std::int32_t, 1>(), View<T, 3>(), cache, ctx);
+  m.backward(p, std::as_const(cache), View<const T, 3>(), View<T, 3>(), p, ctx);
+  { m.make_state(Index{1}) } -> std::same_as<typename M::State>;
+  m.step(p, state, View<const T, 2>(), View<T, 2>());
+};
+template <template <class, class> class Mixer>
+constexpr bool is_mixer = MixerLike<Mixer<float, backend::Simd>, float> && MixerLike<Mixer<double, Sc>, double> &&
+                          std::is_move_constructible_v<Mixer<float, backend::Simd>>;
+
+TEST_CASE("the LTI layers are two-parameter mixers (lti_mixers.hpp) with the interface SequenceModel uses") {
+  static_assert(is_mixer<S4Mixer>);
+  static_assert(is_mixer<S4DMixer>);
+  static_assert(is_mixer<LsslMixer>);
+  CHECK(true);
 }
 
 TEST_CASE("training: each layer's loss falls below a quarter of its start on a filter regression (200 AdamW steps)") {
