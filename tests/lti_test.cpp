@@ -7,9 +7,11 @@
 
 #include <Eigen/Dense>
 #include <complex>
+#include <numbers>
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "ssm/layers/lssl.hpp"
+#include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/s4.hpp"
 #include "ssm/layers/s4d.hpp"
 #include "ssm/optim/adamw.hpp"
@@ -161,7 +163,7 @@ void check_s4_kernel(Index n_state, Index l_max, Index L, bool bidir) {
   std::vector<double> k(static_cast<std::size_t>(D * 3 * L));
   Workspace ws;
   ws.set_poison(true);
-  m.layer.kernel(m.p, L, View<double, 3>(k.data(), {D, 3, L}), Context(ws));
+  m.layer.kernel(m.p, View<double, 3>(k.data(), {D, 3, L}), Context(ws));
   double scale = 0;
   for (double v : k) scale = std::max(scale, std::abs(v));
   for (Index d = 0; d < D; ++d)
@@ -391,6 +393,118 @@ TEST_CASE("recurrent step(): the rollout equals the convolution (every layer, wi
   check_rollout<S4<double, hippo::LegT, discretize::Zoh, Sc>>({.d_model = 2, .d_state = 6, .l_max = 24, .glu = true}, 1, 24, 1e-9);
   check_rollout<Lssl<double, hippo::LegT, discretize::Bilinear, Sc>>({.d_model = 3, .d_state = 6}, 2, 30, 1e-9);
   check_rollout<Lssl<double, hippo::FouT, discretize::Zoh, Sc>>({.d_model = 2, .d_state = 6, .train_a = true, .glu = true}, 1, 20, 1e-9);
+  // The Simd step (vector dot products per row of Ā): N = 22 runs the two-vector loop, one vector and a tail.
+  check_rollout<S4<double, hippo::LegS, discretize::Bilinear, backend::Simd>>({.d_model = 2, .d_state = 22, .l_max = 32}, 2, 32, 1e-9);
+  check_rollout<Lssl<double, hippo::LegS, discretize::Zoh, backend::Simd>>({.d_model = 2, .d_state = 22}, 1, 25, 1e-9);
+  check_rollout<S4D<double, discretize::Zoh, backend::Simd>>({.d_model = 2, .d_state = 22, .bidirectional = false}, 1, 300, 1e-9);
+}
+
+TEST_CASE_TEMPLATE("Simd kernels equal Scalar on fresh random inputs (lengths that leave vector tails)", T, float, double) {
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+  const auto close = [&](const std::vector<T>& a, const std::vector<T>& b, const char* what) {
+    double scale = 0;
+    for (T x : b) scale = std::max(scale, std::abs(double(x)));
+    test::check_close(a, b, tol, tol * scale, what);
+  };
+  Rng rng(77);
+  {
+    const Index H = 3, N2 = 5, Tm = 6, lm = 71, F = lm / 2 + 1;
+    std::vector<T> mu(H * N2 * 2), v = test::random_vector<T>(H * Tm * N2 * 2, rng), a(F * 2), beta(F * 2);
+    for (Index i = 0; i < H * N2; ++i) {
+      mu[2 * i] = static_cast<T>(-rng.uniform(0.01, 1.0));
+      mu[2 * i + 1] = static_cast<T>(rng.uniform(-5.0, 5.0));
+    }
+    for (Index k = 0; k < F; ++k) {
+      const Cd z = std::polar(1.0, -2 * std::numbers::pi * k / lm), be = 0.3 + 0.7 * z;
+      a[2 * k] = static_cast<T>(1 - z.real());
+      a[2 * k + 1] = static_cast<T>(-z.imag());
+      beta[2 * k] = static_cast<T>(be.real());
+      beta[2 * k + 1] = static_cast<T>(be.imag());
+    }
+    const View<const T, 3> muv(mu.data(), {H, N2, 2});
+    const View<const T, 4> vv(v.data(), {H, Tm, N2, 2});
+    const View<const T, 2> av(a.data(), {F, 2}), bv(beta.data(), {F, 2});
+    std::vector<T> o1(H * Tm * F * 2), o2(o1.size());
+    backend::cauchy_forward(Sc{}, muv, vv, av, bv, View<T, 4>(o1.data(), {H, Tm, F, 2}));
+    backend::cauchy_forward(backend::Simd{}, muv, vv, av, bv, View<T, 4>(o2.data(), {H, Tm, F, 2}));
+    close(o2, o1, "Cauchy sums, Simd vs Scalar");
+    const auto alpha = test::random_vector<T>(H * Tm * F * 2, rng);
+    std::vector<T> gv1(v.size()), gv2(v.size()), gm1(mu.size()), gm2(mu.size());
+    backend::cauchy_backward(Sc{}, muv, vv, av, bv, View<const T, 4>(alpha.data(), {H, Tm, F, 2}),
+                             View<T, 4>(gv1.data(), {H, Tm, N2, 2}), View<T, 3>(gm1.data(), {H, N2, 2}));
+    backend::cauchy_backward(backend::Simd{}, muv, vv, av, bv, View<const T, 4>(alpha.data(), {H, Tm, F, 2}),
+                             View<T, 4>(gv2.data(), {H, Tm, N2, 2}), View<T, 3>(gm2.data(), {H, N2, 2}));
+    close(gv2, gv1, "Cauchy adjoint (coefficients), Simd vs Scalar");
+    close(gm2, gm1, "Cauchy adjoint (mu), Simd vs Scalar");
+  }
+  {
+    const Index D = 2, H = 2, N2 = 6, L = 1001;  // a group of 4 modes and 2 single ones; several blocks and a tail
+    std::vector<T> lz(H * N2 * 2), w = test::random_vector<T>(D * H * N2 * 2, rng);
+    for (Index i = 0; i < H * N2; ++i) {
+      lz[2 * i] = static_cast<T>(-rng.uniform(1e-3, 0.05));
+      lz[2 * i + 1] = static_cast<T>(rng.uniform(-3.0, 3.0));
+    }
+    const View<const T, 3> lzv(lz.data(), {H, N2, 2});
+    std::vector<T> k1(D * H * L), k2(k1.size());
+    backend::vandermonde_forward(Sc{}, lzv, View<const T, 4>(w.data(), {D, H, N2, 2}), View<T, 3>(k1.data(), {D, H, L}));
+    backend::vandermonde_forward(backend::Simd{}, lzv, View<const T, 4>(w.data(), {D, H, N2, 2}),
+                                 View<T, 3>(k2.data(), {D, H, L}));
+    close(k2, k1, "Vandermonde kernel, Simd vs Scalar");
+    const auto g = test::random_vector<T>(D * H * L, rng);
+    std::vector<T> q1(D * H * N2 * 2), q2(q1.size()), r1(q1.size()), r2(q1.size());
+    backend::vandermonde_backward(Sc{}, lzv, View<const T, 3>(g.data(), {D, H, L}), View<T, 4>(q1.data(), {D, H, N2, 2}),
+                                  View<T, 4>(r1.data(), {D, H, N2, 2}));
+    backend::vandermonde_backward(backend::Simd{}, lzv, View<const T, 3>(g.data(), {D, H, L}),
+                                  View<T, 4>(q2.data(), {D, H, N2, 2}), View<T, 4>(r2.data(), {D, H, N2, 2}));
+    close(q2, q1, "Vandermonde adjoint q, Simd vs Scalar");
+    close(r2, r1, "Vandermonde adjoint r, Simd vs Scalar");
+  }
+}
+
+/// The same layer on the Scalar and the Simd backend, same parameters and inputs: outputs and every gradient.
+template <class LayerScalar, class LayerSimd>
+void check_simd_layer(const typename LayerScalar::Config& cfg, Index Bn, Index L, double tol) {
+  using T = std::remove_cvref_t<decltype(*std::declval<typename LayerScalar::Params>().log_dt.data())>;
+  ParamLayout l1, l2;
+  LayerScalar a(l1, "m", cfg);
+  LayerSimd b(l2, "m", cfg);
+  Parameters<T> pa(l1), pb(l2);
+  Rng rng(31);
+  a.init(a.bind(pa.values()), rng);
+  for (Index i = 0; i < pa.size(); ++i) pb.values()[i] = pa.values()[i];
+  const Index H = cfg.d_model;
+  const auto x = test::random_vector<T>(Bn * L * H, rng), dy = test::random_vector<T>(Bn * L * H, rng);
+  std::vector<T> ya(x.size()), yb(x.size()), dxa(x.size()), dxb(x.size());
+  Workspace ws;
+  Context ctx(ws, true, 3);
+  typename LayerScalar::Cache ca;
+  typename LayerSimd::Cache cb;
+  a.forward(a.bind(pa.values()), View<const T, 3>(x.data(), {Bn, L, H}), {}, View<T, 3>(ya.data(), {Bn, L, H}), ca, ctx);
+  b.forward(b.bind(pb.values()), View<const T, 3>(x.data(), {Bn, L, H}), {}, View<T, 3>(yb.data(), {Bn, L, H}), cb, ctx);
+  a.backward(a.bind(pa.values()), ca, View<const T, 3>(dy.data(), {Bn, L, H}), View<T, 3>(dxa.data(), {Bn, L, H}),
+             a.bind(pa.grads()), ctx);
+  b.backward(b.bind(pb.values()), cb, View<const T, 3>(dy.data(), {Bn, L, H}), View<T, 3>(dxb.data(), {Bn, L, H}),
+             b.bind(pb.grads()), ctx);
+  const std::vector<T> ga(pa.grads(), pa.grads() + pa.size()), gb(pb.grads(), pb.grads() + pb.size());
+  for (auto [what, u, w] : {std::tuple{"output", &yb, &ya}, std::tuple{"dx", &dxb, &dxa}}) {
+    double scale = 0;
+    for (T v : *w) scale = std::max(scale, std::abs(double(v)));
+    test::check_close(*u, *w, tol, tol * scale, what);
+  }
+  double scale = 0;
+  for (T v : ga) scale = std::max(scale, std::abs(double(v)));
+  test::check_close(gb, ga, tol, tol * scale, "parameter gradients");
+}
+
+TEST_CASE("Simd layers equal Scalar layers: S4 (Cauchy path), S4D (bidirectional), float and double") {
+  check_simd_layer<S4<float, hippo::LegS, discretize::Bilinear, Sc>, S4<float, hippo::LegS, discretize::Bilinear, backend::Simd>>(
+      {.d_model = 5, .d_state = 16, .l_max = 100}, 2, 77, 1e-4);
+  check_simd_layer<S4<double, hippo::LegT, discretize::Bilinear, Sc>, S4<double, hippo::LegT, discretize::Bilinear, backend::Simd>>(
+      {.d_model = 3, .d_state = 10, .l_max = 50, .bidirectional = true}, 2, 50, 1e-11);
+  check_simd_layer<S4D<float, discretize::Zoh, Sc>, S4D<float, discretize::Zoh, backend::Simd>>(
+      {.d_model = 5, .d_state = 16, .bidirectional = true}, 2, 333, 1e-4);
+  check_simd_layer<S4D<double, discretize::Bilinear, Sc>, S4D<double, discretize::Bilinear, backend::Simd>>(
+      {.d_model = 3, .d_state = 8, .init = S4DInit::Inv}, 1, 129, 1e-11);
 }
 
 TEST_CASE("the parameter groups: Δ, A/Λ, P and B in 'ssm' without weight decay; C in the default group") {
@@ -447,6 +561,30 @@ TEST_CASE("the required spellings compile and run: S4<float, LegS, Zoh, Simd> an
   static_assert(std::is_same_v<S4<float>, S4<float, hippo::LegS, discretize::Bilinear, backend::Simd>>);
   static_assert(std::is_same_v<S4D<float>, S4D<float, discretize::Zoh, backend::Simd>>);
   static_assert(std::is_same_v<Lssl<float>, Lssl<float, hippo::LegS, discretize::Bilinear, backend::Simd>>);
+}
+
+/// The mixer interface a model generic over Mixer<T, Backend> relies on (models/sequence_model.hpp's SequenceMixer).
+template <class M, class T>
+concept MixerLike = requires(const M& m, ParamLayout& layout, const typename M::Params& p, typename M::Cache& cache,
+                             typename M::State& state, const Context& ctx, Rng& rng, T* base, typename M::Config cfg) {
+  cfg.d_model;
+  { M(layout, std::string_view{}, std::declval<const typename M::Config&>()) };
+  { m.bind(base) } -> std::same_as<typename M::Params>;
+  m.init(p, rng);
+  m.forward(p, View<const T, 3>(), View<const std::int32_t, 1>(), View<T, 3>(), cache, ctx);
+  m.backward(p, std::as_const(cache), View<const T, 3>(), View<T, 3>(), p, ctx);
+  { m.make_state(Index{1}) } -> std::same_as<typename M::State>;
+  m.step(p, state, View<const T, 2>(), View<T, 2>());
+};
+template <template <class, class> class Mixer>
+constexpr bool is_mixer = MixerLike<Mixer<float, backend::Simd>, float> && MixerLike<Mixer<double, Sc>, double> &&
+                          std::is_move_constructible_v<Mixer<float, backend::Simd>>;
+
+TEST_CASE("the LTI layers are two-parameter mixers (lti_mixers.hpp) with the interface SequenceModel uses") {
+  static_assert(is_mixer<S4Mixer>);
+  static_assert(is_mixer<S4DMixer>);
+  static_assert(is_mixer<LsslMixer>);
+  CHECK(true);
 }
 
 TEST_CASE("training: each layer's loss falls below a quarter of its start on a filter regression (200 AdamW steps)") {

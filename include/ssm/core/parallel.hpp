@@ -38,6 +38,21 @@ inline Index chunk_count(Index n, Index grain) {
   return (n + grain - 1) / grain;
 }
 
+namespace detail {
+/// Both the OpenMP loop and the serial loop below call the chunk body through this one out-of-line function, so
+/// it is compiled once. Inlined separately into each loop, the two copies may contract a*b+c into FMAs at
+/// different places and differ in the last ulp, and then 1 and 2 threads would not give the same bits.
+template <class F>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noipa))
+#elif defined(__clang__)
+__attribute__((noinline))
+#endif
+void run_chunk(F& f, Index c, Index begin, Index end) {
+  f(c, begin, end);
+}
+}  // namespace detail
+
 /// Calls f(chunk, begin, end) for consecutive chunks of at most `grain` rows covering [0, n), in parallel.
 /// Chunk boundaries depend only on n and grain. f must write only what its rows own.
 template <class F>
@@ -48,11 +63,11 @@ void parallel_chunks(Index n, Index grain, F&& f) {
 #if defined(_OPENMP)
   if (chunks > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
 #pragma omp parallel for schedule(static)
-    for (Index c = 0; c < chunks; ++c) f(c, c * grain, std::min(n, (c + 1) * grain));
+    for (Index c = 0; c < chunks; ++c) detail::run_chunk(f, c, c * grain, std::min(n, (c + 1) * grain));
     return;
   }
 #endif
-  for (Index c = 0; c < chunks; ++c) f(c, c * grain, std::min(n, (c + 1) * grain));
+  for (Index c = 0; c < chunks; ++c) detail::run_chunk(f, c, c * grain, std::min(n, (c + 1) * grain));
 }
 
 /// Calls f(begin, end) over [0, n) split into ranges of about `grain` rows, on all threads.

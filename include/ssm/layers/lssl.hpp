@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
@@ -94,7 +95,7 @@ class Lssl {
   }
 
   /// The kernel K {Dirs, H, L} alone: what forward convolves with.
-  void kernel(const Params& p, View<T, 3> k) const {
+  void kernel(const Params& p, View<T, 3> k, const Context&) const {
     const Index L = k.extent(2), D = shell_.directions();
     expect_shape(k, "LSSL kernel", {D, cfg_.d_model, -1});
     const detail::MatD a = matrix_a(p);
@@ -117,7 +118,7 @@ class Lssl {
     if (!lengths.empty()) expect_shape(lengths, "LSSL lengths", {Bn});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "LSSL: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
-    kernel(p, cache.k);
+    kernel(p, cache.k, ctx);
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -197,14 +198,7 @@ class Lssl {
         T* xs = &s.x[static_cast<std::size_t>((b * H + h) * N)];
         const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
         const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
-        T acc = 0;
-        for (Index i = 0; i < N; ++i) {
-          T v = bb[i] * u;
-          for (Index j = 0; j < N; ++j) v += a[i * N + j] * xs[j];
-          s.tmp[static_cast<std::size_t>(i)] = v;
-          acc += p.c(0, h, i) * v;
-        }
-        for (Index i = 0; i < N; ++i) xs[i] = s.tmp[static_cast<std::size_t>(i)];
+        const T acc = backend::dense_ssm_step(B{}, a, bb, &p.c(0, h, 0), xs, s.tmp.data(), N, u);
         s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
       }
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),

@@ -15,6 +15,8 @@
 
 #include "ssm/backend/scalar/cauchy.hpp"
 #include "ssm/backend/scalar/fft_conv.hpp"
+#include "ssm/backend/simd/cauchy.hpp"
+#include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
@@ -141,9 +143,9 @@ class S4 {
   }
 
   /// The kernel K {Dirs, H, L} (L ≤ l_max) alone: what forward convolves with. Scratch from the context.
-  void kernel(const Params& p, Index L, View<T, 3> k, const Context& ctx) const {
+  void kernel(const Params& p, View<T, 3> k, const Context& ctx) const {
     Cache cache;
-    compute_kernel(p, L, k, cache, ctx);
+    compute_kernel(p, k.extent(2), k, cache, ctx);
   }
 
   /// x: {B, L, H} -> y: {B, L, H} (L ≤ l_max); lengths {B} or empty (all L). Causal unless bidirectional.
@@ -218,14 +220,7 @@ class S4 {
         const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
         const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
         const T* c = &s.c[static_cast<std::size_t>(h * N)];
-        T acc = 0;
-        for (Index i = 0; i < N; ++i) {
-          T v = bb[i] * u;
-          for (Index j = 0; j < N; ++j) v += a[i * N + j] * xs[j];
-          s.tmp[static_cast<std::size_t>(i)] = v;
-          acc += c[i] * v;
-        }
-        for (Index i = 0; i < N; ++i) xs[i] = s.tmp[static_cast<std::size_t>(i)];
+        const T acc = backend::dense_ssm_step(B{}, a, bb, c, xs, s.tmp.data(), N, u);
         s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
       }
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),
@@ -234,8 +229,9 @@ class S4 {
 
  private:
   using Cd = std::complex<double>;
-  using Small = Eigen::Matrix<Cd, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor, 4, 4>;
-  using SmallVec = Eigen::Matrix<Cd, Eigen::Dynamic, 1, Eigen::ColMajor, 4, 1>;
+  using Small = Eigen::Matrix<Cd, rank, rank>;  // fixed size: closed-form inverses, no allocation
+  using SmallVec = Eigen::Matrix<Cd, rank, 1>;
+  using SmallRow = Eigen::Matrix<Cd, 1, rank>;
 
   Index dirs() const { return shell_.directions(); }
   // Term indices of the Cauchy sums: C̃B per direction, C̃P_j per direction, P̄_i B, P̄_i P_j.
@@ -300,17 +296,23 @@ class S4 {
     SmallVec s_pb, b;  // b = M⁻¹ k_PB
     Cd s;
   };
-  Woodbury woodbury(const View<T, 4>& sums, Index h, Index k, double dt) const {
+  /// The Cauchy sums of one channel start at sh = &sums(h, 0, 0, 0); term t at frequency k is sh[2(tF + k)].
+  static Cd sum_at(const T* sh, Index F, Index t, Index k) {
+    const T* q = sh + 2 * (t * F + k);
+    return {static_cast<double>(q[0]), static_cast<double>(q[1])};
+  }
+  Woodbury woodbury(const T* sh, Index F, Index k, double dt) const {
     Woodbury w;
     w.s = dt * beta_d_[static_cast<std::size_t>(k)];
-    w.s_pp.resize(rank, rank);
-    w.s_pb.resize(rank);
     for (Index i = 0; i < rank; ++i) {
-      w.s_pb(i) = detail::load_c(sums, h, t_pb(i), k);
-      for (Index j = 0; j < rank; ++j) w.s_pp(i, j) = detail::load_c(sums, h, t_pp(i, j), k);
+      w.s_pb(i) = sum_at(sh, F, t_pb(i), k);
+      for (Index j = 0; j < rank; ++j) w.s_pp(i, j) = sum_at(sh, F, t_pp(i, j), k);
     }
-    const Small m = Small::Identity(rank, rank) + w.s * w.s_pp;
-    w.m_inv = m.inverse();
+    const Small m = Small::Identity() + w.s * w.s_pp;
+    if constexpr (rank == 1)
+      w.m_inv(0, 0) = backend::detail::crecip(m(0, 0));
+    else
+      w.m_inv = m.inverse();
     w.b = w.m_inv * w.s_pb;
     return w;
   }
@@ -353,14 +355,16 @@ class S4 {
     parallel_for(H, 1, [&, sums, khat](Index h0, Index h1) {
       for (Index h = h0; h < h1; ++h) {
         const double dt = std::exp(static_cast<double>(p.log_dt(h)));
+        const T* sh = &sums(h, 0, 0, 0);
         for (Index kk = 0; kk < F; ++kk) {
-          const Woodbury w = woodbury(sums, h, kk, dt);
+          const Woodbury w = woodbury(sh, F, kk, dt);
           for (Index d = 0; d < D; ++d) {
             Cd cp_b = 0;
-            for (Index j = 0; j < rank; ++j) cp_b += detail::load_c(sums, h, t_cp(d, j), kk) * w.b(j);
-            const Cd val = dt * (detail::load_c(sums, h, t_cb(d), kk) - w.s * cp_b);
-            khat(d, h, kk, 0) = static_cast<T>(val.real());
-            khat(d, h, kk, 1) = static_cast<T>(val.imag());
+            for (Index j = 0; j < rank; ++j) cp_b += sum_at(sh, F, t_cp(d, j), kk) * w.b(j);
+            const Cd val = dt * (sum_at(sh, F, t_cb(d), kk) - w.s * cp_b);
+            T* out = &khat(d, h, kk, 0);
+            out[0] = static_cast<T>(val.real());
+            out[1] = static_cast<T>(val.imag());
           }
         }
       }
@@ -384,33 +388,41 @@ class S4 {
     parallel_for(H, 1, [&, sums, alpha, gk_hat, g_dt_sums](Index h0, Index h1) {
       for (Index h = h0; h < h1; ++h) {
         const double dt = std::exp(static_cast<double>(p.log_dt(h)));
+        const T* sh = &sums(h, 0, 0, 0);
+        T* ah = &alpha(h, 0, 0, 0);
+        const auto put = [&](Cd val, Index t, Index k) {
+          T* q = ah + 2 * (t * F + k);
+          q[0] = static_cast<T>(val.real());
+          q[1] = static_cast<T>(val.imag());
+        };
         double g_dt = 0;
         for (Index kk = 0; kk < F; ++kk) {
-          const Woodbury w = woodbury(sums, h, kk, dt);
+          const Woodbury w = woodbury(sh, F, kk, dt);
           const double ck = (kk == 0 || 2 * kk == lm) ? 1.0 : 2.0;
           const Cd beta = beta_d_[static_cast<std::size_t>(kk)];
-          SmallVec g_pb = SmallVec::Zero(rank);
-          Small g_pp = Small::Zero(rank, rank);
+          SmallVec g_pb = SmallVec::Zero();
+          Small g_pp = Small::Zero();
           for (Index d = 0; d < D; ++d) {
-            const Cd gd = (ck / static_cast<double>(lm)) * detail::load_c(gk_hat, d * H + h, kk);
-            SmallVec s_cp(rank);
-            for (Index j = 0; j < rank; ++j) s_cp(j) = detail::load_c(sums, h, t_cp(d, j), kk);
-            const Eigen::Matrix<Cd, 1, Eigen::Dynamic, Eigen::RowMajor, 1, 4> a = s_cp.transpose() * w.m_inv;
+            const T* gq = &gk_hat(d * H + h, kk, 0);
+            const Cd gd = (ck / static_cast<double>(lm)) * Cd(static_cast<double>(gq[0]), static_cast<double>(gq[1]));
+            SmallVec s_cp;
+            for (Index j = 0; j < rank; ++j) s_cp(j) = sum_at(sh, F, t_cp(d, j), kk);
+            const SmallRow a = s_cp.transpose() * w.m_inv;
             const Cd cp_b = (s_cp.transpose() * w.b)(0);
-            const Cd khat = dt * (detail::load_c(sums, h, t_cb(d), kk) - w.s * cp_b);
+            const Cd khat = dt * (sum_at(sh, F, t_cb(d), kk) - w.s * cp_b);
             const Cd a_pp_b = (a * w.s_pp * w.b)(0);
             const Cd dk_ds = -dt * (cp_b - w.s * a_pp_b);
             g_dt += std::real(std::conj(gd) * (khat / dt + beta * dk_ds));
-            store_c(alpha, dt * gd, h, t_cb(d), kk);
-            for (Index j = 0; j < rank; ++j) store_c(alpha, std::conj(-dt * w.s * w.b(j)) * gd, h, t_cp(d, j), kk);
+            put(dt * gd, t_cb(d), kk);
+            for (Index j = 0; j < rank; ++j) put(std::conj(-dt * w.s * w.b(j)) * gd, t_cp(d, j), kk);
             for (Index i = 0; i < rank; ++i) {
               g_pb(i) += std::conj(-dt * w.s * a(i)) * gd;
               for (Index j = 0; j < rank; ++j) g_pp(i, j) += std::conj(dt * w.s * w.s * a(i) * w.b(j)) * gd;
             }
           }
           for (Index i = 0; i < rank; ++i) {
-            store_c(alpha, g_pb(i), h, t_pb(i), kk);
-            for (Index j = 0; j < rank; ++j) store_c(alpha, g_pp(i, j), h, t_pp(i, j), kk);
+            put(g_pb(i), t_pb(i), kk);
+            for (Index j = 0; j < rank; ++j) put(g_pp(i, j), t_pp(i, j), kk);
           }
         }
         g_dt_sums(h) = g_dt;
@@ -464,12 +476,6 @@ class S4 {
         g.log_dt(h) += static_cast<T>(dt * g_dt);
       }
     });
-  }
-
-  template <class V>
-  static void store_c(const V& v, Cd val, Index i, Index j, Index k) {
-    v(i, j, k, 0) = static_cast<T>(val.real());
-    v(i, j, k, 1) = static_cast<T>(val.imag());
   }
 
   // ---- the dense path (discretizations without a resolvent form) -------------------------------------------

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ssm/backend/scalar/vandermonde.hpp"
+#include "ssm/backend/simd/vandermonde.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/lti_shell.hpp"
@@ -54,11 +55,11 @@ std::complex<double> mode_lambda(const View<T, 2>& log_a_real, const View<T, 2>&
   return {-std::exp(static_cast<double>(log_a_real(h, n))), static_cast<double>(a_imag(h, n))};
 }
 template <class T, int R, class... I>
-std::complex<double> load_c(const View<T, R>& v, I... idx) {
+SSM_ALWAYS_INLINE std::complex<double> load_c(const View<T, R>& v, I... idx) {
   return {static_cast<double>(v(idx..., 0)), static_cast<double>(v(idx..., 1))};
 }
 template <class T, int R, class... I>
-void add_c(const View<T, R>& v, std::complex<double> g, I... idx) {
+SSM_ALWAYS_INLINE void add_c(const View<T, R>& v, std::complex<double> g, I... idx) {
   v(idx..., 0) += static_cast<T>(g.real());
   v(idx..., 1) += static_cast<T>(g.imag());
 }
@@ -162,41 +163,22 @@ class S4D {
     shell_.init(p.shell, rng);
   }
 
+  /// The kernel K {Dirs, H, L} alone: what forward convolves with. Scratch from the context.
+  void kernel(const Params& p, View<T, 3> k, const Context& ctx) const {
+    Cache cache;
+    compute_kernel(p, k, cache, ctx);
+  }
+
   /// x: {B, L, H} -> y: {B, L, H}; lengths {B} or empty (all L). Causal unless bidirectional.
   void forward(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<T, 3> y, Cache& cache,
                const Context& ctx) const {
-    const Index Bn = x.extent(0), L = x.extent(1), H = cfg_.d_model, N2 = cfg_.d_state / 2,
-                dirs = shell_.directions();
+    const Index Bn = x.extent(0), L = x.extent(1), H = cfg_.d_model;
     expect_shape(x, "S4D input", {-1, -1, H});
     expect_shape(y, "S4D output", {Bn, L, H});
     if (!lengths.empty()) expect_shape(lengths, "S4D lengths", {Bn});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "S4D: input and output must be contiguous");
-    Workspace& ws = ctx.workspace();
-    cache.log_z = ws.take<T, 3>({H, N2, 2});
-    cache.w = ws.take<T, 4>({dirs, H, N2, 2});
-    cache.k = ws.take<T, 3>({dirs, H, L});
-    // Discretize each mode (double): Ā = ψ(u), B̄ = Δφ(u)B with u = Δλ; w = C B̄.
-    const auto log_z = cache.log_z;
-    const auto w = cache.w;
-    parallel_for(H, 16, [=, &p](Index h0, Index h1) {
-      for (Index h = h0; h < h1; ++h) {
-        const double dt = std::exp(static_cast<double>(p.log_dt(h)));
-        for (Index n = 0; n < N2; ++n) {
-          const std::complex<double> lam = detail::mode_lambda(p.log_a_real, p.a_imag, h, n);
-          const auto co = Disc::diagonal(dt * lam);
-          const std::complex<double> lz = std::log(co.psi);
-          log_z(h, n, 0) = static_cast<T>(lz.real());
-          log_z(h, n, 1) = static_cast<T>(lz.imag());
-          const std::complex<double> bbar = dt * co.phi * detail::load_c(p.b, h, n);
-          for (Index d = 0; d < dirs; ++d) {
-            const std::complex<double> wd = detail::load_c(p.c, d, h, n) * bbar;
-            w(d, h, n, 0) = static_cast<T>(wd.real());
-            w(d, h, n, 1) = static_cast<T>(wd.imag());
-          }
-        }
-      }
-    });
-    backend::vandermonde_forward(B{}, View<const T, 3>(cache.log_z), View<const T, 4>(cache.w), cache.k);
+    cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
+    compute_kernel(p, cache.k, cache, ctx);
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -293,6 +275,36 @@ class S4D {
   }
 
  private:
+  /// Discretize each mode (in double): Ā = ψ(u), B̄ = Δφ(u)B with u = Δλ, w = C B̄; then the Vandermonde product.
+  void compute_kernel(const Params& p, View<T, 3> k, Cache& cache, const Context& ctx) const {
+    const Index H = cfg_.d_model, N2 = cfg_.d_state / 2, dirs = shell_.directions();
+    expect_shape(k, "S4D kernel", {dirs, H, -1});
+    Workspace& ws = ctx.workspace();
+    cache.log_z = ws.take<T, 3>({H, N2, 2});
+    cache.w = ws.take<T, 4>({dirs, H, N2, 2});
+    const auto log_z = cache.log_z;
+    const auto w = cache.w;
+    parallel_for(H, 16, [=, &p](Index h0, Index h1) {
+      for (Index h = h0; h < h1; ++h) {
+        const double dt = std::exp(static_cast<double>(p.log_dt(h)));
+        for (Index n = 0; n < N2; ++n) {
+          const std::complex<double> lam = detail::mode_lambda(p.log_a_real, p.a_imag, h, n);
+          const auto co = Disc::diagonal(dt * lam);
+          const std::complex<double> lz = std::log(co.psi);
+          log_z(h, n, 0) = static_cast<T>(lz.real());
+          log_z(h, n, 1) = static_cast<T>(lz.imag());
+          const std::complex<double> bbar = dt * co.phi * detail::load_c(p.b, h, n);
+          for (Index d = 0; d < dirs; ++d) {
+            const std::complex<double> wd = detail::load_c(p.c, d, h, n) * bbar;
+            w(d, h, n, 0) = static_cast<T>(wd.real());
+            w(d, h, n, 1) = static_cast<T>(wd.imag());
+          }
+        }
+      }
+    });
+    backend::vandermonde_forward(B{}, View<const T, 3>(cache.log_z), View<const T, 4>(cache.w), k);
+  }
+
   Config cfg_;
   Shell shell_;
   ParamSlot<1> log_dt_;
