@@ -224,8 +224,13 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   j["test"]["sequences"] = o.eval_n;
   Json& per = j["test"]["per_length"];
   per = Json::object();
-  for (const Eval& e : evals) {
-    Json& r = per[std::to_string(e.length) + (e.length == o.test_length || e.length == o.length ? "" : ":" + std::to_string(e.min_tokens) + "-" + std::to_string(e.max_tokens))];
+  // Keys: the training length and the test length as plain "L"; every other set (the --also-test ones, or a
+  // test at the training length) as "L:min-max", so that no set overwrites another.
+  for (std::size_t i = 0; i < evals.size(); ++i) {
+    const Eval& e = evals[i];
+    const bool plain = i == 0 || (i == 1 && o.test_length > 0 && e.length != o.length);
+    Json& r = per[std::to_string(e.length) +
+                  (plain ? "" : ":" + std::to_string(e.min_tokens) + "-" + std::to_string(e.max_tokens))];
     r["accuracy"] = e.accuracy;
     r["sequence_accuracy"] = e.sequence_accuracy;
     r["loss"] = e.loss;
