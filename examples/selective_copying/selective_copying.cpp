@@ -19,7 +19,7 @@ namespace {
 
 struct Options {
   std::string model;
-  long vocab, length, min_tokens, max_tokens, test_length, test_min_tokens, test_max_tokens;
+  long vocab, length, min_length, min_tokens, max_tokens, test_length, test_min_tokens, test_max_tokens;
   long layers, dim, state, expand, conv;
   bool fixed_delta, fixed_B, fixed_C;
   long steps, batch, warmup, log_every, eval_n, seed, threads;
@@ -109,21 +109,25 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   optim::AdamW<float> opt(model.parameters().layout(), {.lr = o.lr, .beta2 = 0.98, .weight_decay = o.weight_decay});
   const auto schedule = optim::LrSchedule::cosine(o.warmup, std::max(o.steps, o.warmup + 1), 0.05);
   nn::CrossEntropy<float> loss;
-  std::printf("selective_copying: %s, %ld parameters, %d threads; train L=%ld with %ld-%ld of %ld tokens, %ld steps of %ld\n",
-              name.c_str(), static_cast<long>(model.parameters().count()), num_threads(), o.length, o.min_tokens,
+  std::printf("selective_copying: %s, %ld parameters, %d threads; train L=%ld-%ld with %ld-%ld of %ld tokens, %ld steps of %ld\n",
+              name.c_str(), static_cast<long>(model.parameters().count()), num_threads(), o.min_length, o.length, o.min_tokens,
               o.max_tokens, o.vocab, o.steps, o.batch);
 
   Workspace ws;
   Rng data(static_cast<std::uint64_t>(o.seed) * 7919 + 1);
-  const Index rows = o.batch * o.length;
-  std::vector<float> logits(static_cast<std::size_t>(rows * C)), dlogits(logits.size());
+  std::vector<float> logits(static_cast<std::size_t>(o.batch * o.length * C)), dlogits(logits.size());
   typename SequenceModel<float, Mixer>::Cache cache;
   Stopwatch clock;
   double tokens = 0, run_loss = 0;
   Index run_correct = 0, run_count = 0;
   long run_n = 0;
   for (long step = 0; step < o.steps; ++step) {
-    const auto b = train_task.sample(data, o.batch);
+    // Each step's length is uniform in [min_length, length] (all of a batch alike); k stays in its range.
+    data::SelectiveCopyingTask step_task = train_task;
+    if (o.min_length < o.length)
+      step_task.length = o.min_length + static_cast<Index>(data.uniform_int(static_cast<std::uint64_t>(o.length - o.min_length + 1)));
+    const auto b = step_task.sample(data, o.batch);
+    const Index rows = o.batch * step_task.length;
     ws.reset();
     Context ctx(ws, true, static_cast<std::uint64_t>(step));
     model.forward(b.token_view(), b.length_view(), View<float, 2>(logits.data(), {rows, C}), cache, ctx);
@@ -196,6 +200,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   Json& c = j["config"];
   c["vocab"] = o.vocab;
   c["length"] = o.length;
+  c["min_length"] = o.min_length;
   c["min_tokens"] = o.min_tokens;
   c["max_tokens"] = o.max_tokens;
   c["layers"] = o.layers;
@@ -219,8 +224,13 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   j["test"]["sequences"] = o.eval_n;
   Json& per = j["test"]["per_length"];
   per = Json::object();
-  for (const Eval& e : evals) {
-    Json& r = per[std::to_string(e.length) + (e.length == o.test_length || e.length == o.length ? "" : ":" + std::to_string(e.min_tokens) + "-" + std::to_string(e.max_tokens))];
+  // Keys: the training length and the test length as plain "L"; every other set (the --also-test ones, or a
+  // test at the training length) as "L:min-max", so that no set overwrites another.
+  for (std::size_t i = 0; i < evals.size(); ++i) {
+    const Eval& e = evals[i];
+    const bool plain = i == 0 || (i == 1 && o.test_length > 0 && e.length != o.length);
+    Json& r = per[std::to_string(e.length) +
+                  (plain ? "" : ":" + std::to_string(e.min_tokens) + "-" + std::to_string(e.max_tokens))];
     r["accuracy"] = e.accuracy;
     r["sequence_accuracy"] = e.sequence_accuracy;
     r["loss"] = e.loss;
@@ -269,6 +279,7 @@ int main(int argc, char** argv) {
   auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names);
   auto& vocab = cli.option<long>("vocab", 30, "distinct data tokens");
   auto& length = cli.option<long>("length", 64, "training sequence length (noise region + markers)");
+  auto& min_length = cli.option<long>("min-length", 0, "shortest training length; each step draws L in [min-length, length] (0: always length)");
   auto& min_tokens = cli.option<long>("min-tokens", 3, "fewest data tokens per training sequence");
   auto& max_tokens = cli.option<long>("max-tokens", 5, "most data tokens per training sequence");
   auto& test_length = cli.option<long>("test-length", 128, "second test length (0: test at the training length only)");
@@ -299,7 +310,7 @@ int main(int argc, char** argv) {
   auto& load = cli.option<std::string>("load", "", "start from this checkpoint (with --steps 0: evaluate only)");
   auto& also_test = cli.option<std::string>("also-test", "", "more test sets, L:min:max[,…] (diagnostics)");
   cli.parse(argc, argv);
-  o = {model, vocab, length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
+  o = {model, vocab, length, min_length <= 0 ? length : min_length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
        fixed_delta, fixed_B, fixed_C, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
        clip, embed_std, target, results, save, load, also_test};
   try {
@@ -310,6 +321,7 @@ int main(int argc, char** argv) {
     SSM_CHECK(entry != nullptr, "unknown --model '", o.model, "'; this build has: ", names);
     SSM_CHECK((o.steps > 0 || !o.load.empty()) && o.steps >= 0 && o.batch > 0 && o.eval_n > 0,
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
+    SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
     const Outcome out = entry->run(o);
     if (!o.results.empty()) {
       out.json.save(o.results);
