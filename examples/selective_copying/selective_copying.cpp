@@ -2,7 +2,9 @@
 // among noise, then k markers; at each marker the model must emit the next data token, in order. The program
 // generates its own data, trains a SequenceModel with the chosen mixer, evaluates on held-out sequences at the
 // training length and at a test length (length generalisation), prints a table and writes a results file.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -254,8 +256,29 @@ MambaConfig mamba_config(const Options& o) {
   return m;
 }
 
+/// The longest sequence the program will feed the model (S4's kernel is built for a fixed l_max).
+Index longest_length(const Options& o) {
+  long longest = std::max(o.length, o.test_length);
+  std::string rest = o.also_test;
+  for (std::size_t at = 0; at < rest.size();) {  // "L:kmin-kmax,…": the L before each ':'
+    const std::size_t colon = rest.find(':', at), comma = rest.find(',', at);
+    if (colon == std::string::npos) break;
+    longest = std::max(longest, std::strtol(rest.c_str() + at, nullptr, 10));  // malformed: checked later
+    at = comma == std::string::npos ? rest.size() : comma + 1;
+  }
+  return longest;
+}
+
+/// The LTI layers (issue 3) with the same state size N as Mamba (--state, rounded up to even: N/2 complex modes).
+template <class Config>
+Config lti_config(const Options& o) {
+  Config c;
+  c.d_state = o.state + (o.state % 2);
+  return c;
+}
+
 /// The models --model accepts. A mixer with the SequenceMixer interface (models/sequence_model.hpp) is one line
-/// here; the LTI layers of issue 3 register as e.g. {"s4d", …, train_and_evaluate<S4D>(o, "s4d", s4d_config(o))}.
+/// here.
 struct ModelEntry {
   const char* name;
   const char* about;
@@ -265,6 +288,16 @@ const std::vector<ModelEntry>& registry() {
   static const std::vector<ModelEntry> models{
       {"mamba", "Mamba (S6) blocks; --fixed-delta/--fixed-B/--fixed-C make it LTI piece by piece",
        [](const Options& o) { return train_and_evaluate<Mamba>(o, "mamba", mamba_config(o)); }},
+      {"s4d", "S4D blocks (diagonal, ZOH, S4D-Lin init): time-invariant, the gap the paper shows",
+       [](const Options& o) { return train_and_evaluate<S4DMixer>(o, "s4d", lti_config<S4DConfig>(o)); }},
+      {"s4", "S4 blocks (DPLR HiPPO-LegS, bilinear): time-invariant",
+       [](const Options& o) {
+         auto c = lti_config<S4Config>(o);
+         c.l_max = longest_length(o);
+         return train_and_evaluate<S4Mixer>(o, "s4", c);
+       }},
+      {"lssl", "LSSL blocks (dense HiPPO-LegS, bilinear, Krylov kernel): time-invariant",
+       [](const Options& o) { return train_and_evaluate<LsslMixer>(o, "lssl", lti_config<LsslConfig>(o)); }},
   };
   return models;
 }
