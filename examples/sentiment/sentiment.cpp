@@ -145,17 +145,18 @@ void print_eval(const char* split, const EvalResult& r, const std::vector<std::s
 }
 
 /// Milliseconds per example (batch 1, forward only; median of at least 5 runs) of a fresh model of this
-/// architecture at each length.
-Json measure_latency(ModelOptions opts, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
+/// architecture built for each length (max_length = L: S4 evaluates its kernel at l_max, the Transformer's
+/// position table has L rows).
+Json measure_latency(ModelOptions base, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
   Json arr = Json::array();
-  if (lengths.empty()) return arr;
-  opts.max_length = std::max(opts.max_length, *std::max_element(lengths.begin(), lengths.end()));
-  auto model = make_model(opts);
-  model->init(1);
   Workspace ws;
   Rng rng(3);
-  std::vector<float> logits(static_cast<std::size_t>(opts.classes));
+  std::vector<float> logits(static_cast<std::size_t>(base.classes));
   for (Index L : lengths) {
+    ModelOptions opts = base;
+    opts.max_length = L;
+    auto model = make_model(opts);
+    model->init(1);
     std::vector<std::int32_t> tokens(static_cast<std::size_t>(L)), len{static_cast<std::int32_t>(L)};
     for (auto& t : tokens) t = 2 + static_cast<std::int32_t>(rng.uniform_int(static_cast<std::uint64_t>(std::max<Index>(1, opts.vocab - 2))));
     const auto run = [&] {
@@ -474,6 +475,9 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   j["model"]["options"]["heads"] = static_cast<long>(mo.heads);
   j["model"]["options"]["filters"] = static_cast<long>(mo.filters);
   j["model"]["options"]["dropout"] = mo.dropout;
+  j["model"]["options"]["state"] = static_cast<long>(mo.state);
+  j["model"]["options"]["bidirectional"] = mo.bidirectional;
+  j["model"]["options"]["pooling"] = mo.pooling;
   j["tokenizer"]["kind"] = topt.kind;
   j["tokenizer"]["vocab"] = static_cast<long>(enc.vocab_size());
   j["tokenizer"]["max_length"] = static_cast<long>(enc.max_length());
@@ -608,6 +612,9 @@ int main(int argc, char** argv) {
   auto& heads = cli.option<long>("heads", 4, "attention heads");
   auto& filters = cli.option<long>("filters", 100, "CNN filters per width (3, 4, 5)");
   auto& dropout = cli.option<double>("dropout", 0.1, "dropout");
+  auto& state = cli.option<long>("state", 0, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
+  auto& bidir = cli.option<bool>("bidirectional", false, "SSM models: run each layer both ways (S4D/S4/LSSL kernels, Mamba pair)");
+  auto& pooling = cli.option<std::string>("pooling", "mean", "SSM models: mean | max | last pooling over time");
   auto& tokenizer = cli.option<std::string>("tokenizer", "word", "word | byte");
   auto& max_length = cli.option<long>("max-length", 0, "truncate to this many tokens (0: IMDB 512, tweets 64, generic 256)");
   auto& vocab_size = cli.option<long>("vocab-size", 30000, "word vocabulary size (with <pad> and <unk>)");
@@ -649,7 +656,7 @@ int main(int argc, char** argv) {
          .time_budget = time_budget, .seed = static_cast<std::uint64_t>(seed), .out = out, .resume = resume,
          .log_seconds = log_seconds};
     mo = {.name = model, .dim = dim, .hidden = hidden, .layers = layers, .heads = heads, .filters = filters,
-          .max_length = 0, .dropout = dropout};
+          .max_length = 0, .dropout = dropout, .state = state, .bidirectional = bidir, .pooling = pooling};
     const auto lengths = parse_lengths(latency);
 
     Json j = Json::object();
