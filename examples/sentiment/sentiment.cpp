@@ -31,6 +31,7 @@ namespace {
 struct TrainOptions {
   Index epochs = 10, batch = 32, eval_batch = 64, max_steps = 0, patience = 5;
   double lr = 1e-3, weight_decay = 0.01, warmup = 0.05, clip = 1.0, label_smoothing = 0.0, time_budget = 0;
+  double word_dropout = 0.0;  ///< training only: each token becomes <unk> with this probability (word tokenizer)
   std::uint64_t seed = 1;
   std::string out = "sentiment_out";
   bool resume = false;
@@ -377,6 +378,11 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
         break;
       }
       auto b = data::make_batch(train, batches[bi]);
+      if (t.word_dropout > 0 && enc.kind() == data::TextEncoder::Kind::Word) {
+        Rng wd(t.seed * 0xD1B54A32D192ED03ull + static_cast<std::uint64_t>(step), 91);
+        for (auto& id : b.tokens)
+          if (id != data::TextEncoder::pad_id() && wd.uniform(0.0, 1.0) < t.word_dropout) id = data::Vocabulary::kUnk;
+      }
       logits.resize(static_cast<std::size_t>(b.batch * C));
       dlogits.resize(logits.size());
       ws.reset();
@@ -629,6 +635,7 @@ int main(int argc, char** argv) {
   auto& warmup = cli.option<double>("warmup", 0.05, "warm-up as a fraction of all steps");
   auto& clip = cli.option<double>("clip", 1.0, "gradient-norm clipping");
   auto& smoothing = cli.option<double>("label-smoothing", 0.0, "label smoothing epsilon (e.g. 0.05)");
+  auto& word_dropout = cli.option<double>("word-dropout", 0.0, "training: replace each token by <unk> with this probability");
   auto& patience = cli.option<long>("patience", 5, "early stopping: epochs without a better validation loss");
   auto& seed = cli.option<long>("seed", 1, "seed (splits, initialisation, shuffling, dropout)");
   auto& threads = cli.option<long>("threads", 0, "threads (0 = all cores)");
@@ -653,8 +660,8 @@ int main(int argc, char** argv) {
     tk = {.kind = tokenizer, .max_length = max_length, .vocab_size = vocab_size, .min_count = min_count};
     t = {.epochs = epochs, .batch = batch, .eval_batch = eval_batch, .max_steps = max_steps, .patience = patience,
          .lr = lr, .weight_decay = wd, .warmup = warmup, .clip = clip, .label_smoothing = smoothing,
-         .time_budget = time_budget, .seed = static_cast<std::uint64_t>(seed), .out = out, .resume = resume,
-         .log_seconds = log_seconds};
+         .time_budget = time_budget, .word_dropout = word_dropout, .seed = static_cast<std::uint64_t>(seed),
+         .out = out, .resume = resume, .log_seconds = log_seconds};
     mo = {.name = model, .dim = dim, .hidden = hidden, .layers = layers, .heads = heads, .filters = filters,
           .max_length = 0, .dropout = dropout, .state = state, .bidirectional = bidir, .pooling = pooling};
     const auto lengths = parse_lengths(latency);
@@ -674,6 +681,7 @@ int main(int argc, char** argv) {
     cfg["clip"] = clip;
     cfg["dropout"] = dropout;
     cfg["label_smoothing"] = smoothing;
+    cfg["word_dropout"] = word_dropout;
     cfg["patience"] = patience;
     cfg["seed"] = seed;
 
