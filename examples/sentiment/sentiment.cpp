@@ -31,6 +31,7 @@ namespace {
 struct TrainOptions {
   Index epochs = 10, batch = 32, eval_batch = 64, max_steps = 0, patience = 5;
   double lr = 1e-3, weight_decay = 0.01, warmup = 0.05, clip = 1.0, label_smoothing = 0.0, time_budget = 0;
+  double word_dropout = 0.0;  ///< training only: each token becomes <unk> with this probability (word tokenizer)
   std::uint64_t seed = 1;
   std::string out = "sentiment_out";
   bool resume = false;
@@ -145,17 +146,18 @@ void print_eval(const char* split, const EvalResult& r, const std::vector<std::s
 }
 
 /// Milliseconds per example (batch 1, forward only; median of at least 5 runs) of a fresh model of this
-/// architecture at each length.
-Json measure_latency(ModelOptions opts, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
+/// architecture built for each length (max_length = L: S4 evaluates its kernel at l_max, the Transformer's
+/// position table has L rows).
+Json measure_latency(ModelOptions base, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
   Json arr = Json::array();
-  if (lengths.empty()) return arr;
-  opts.max_length = std::max(opts.max_length, *std::max_element(lengths.begin(), lengths.end()));
-  auto model = make_model(opts);
-  model->init(1);
   Workspace ws;
   Rng rng(3);
-  std::vector<float> logits(static_cast<std::size_t>(opts.classes));
+  std::vector<float> logits(static_cast<std::size_t>(base.classes));
   for (Index L : lengths) {
+    ModelOptions opts = base;
+    opts.max_length = L;
+    auto model = make_model(opts);
+    model->init(1);
     std::vector<std::int32_t> tokens(static_cast<std::size_t>(L)), len{static_cast<std::int32_t>(L)};
     for (auto& t : tokens) t = 2 + static_cast<std::int32_t>(rng.uniform_int(static_cast<std::uint64_t>(std::max<Index>(1, opts.vocab - 2))));
     const auto run = [&] {
@@ -376,6 +378,11 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
         break;
       }
       auto b = data::make_batch(train, batches[bi]);
+      if (t.word_dropout > 0 && enc.kind() == data::TextEncoder::Kind::Word) {
+        Rng wd(t.seed * 0xD1B54A32D192ED03ull + static_cast<std::uint64_t>(step), 91);
+        for (auto& id : b.tokens)
+          if (id != data::TextEncoder::pad_id() && wd.uniform(0.0, 1.0) < t.word_dropout) id = data::Vocabulary::kUnk;
+      }
       logits.resize(static_cast<std::size_t>(b.batch * C));
       dlogits.resize(logits.size());
       ws.reset();
@@ -474,6 +481,9 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   j["model"]["options"]["heads"] = static_cast<long>(mo.heads);
   j["model"]["options"]["filters"] = static_cast<long>(mo.filters);
   j["model"]["options"]["dropout"] = mo.dropout;
+  j["model"]["options"]["state"] = static_cast<long>(mo.state);
+  j["model"]["options"]["bidirectional"] = mo.bidirectional;
+  j["model"]["options"]["pooling"] = mo.pooling;
   j["tokenizer"]["kind"] = topt.kind;
   j["tokenizer"]["vocab"] = static_cast<long>(enc.vocab_size());
   j["tokenizer"]["max_length"] = static_cast<long>(enc.max_length());
@@ -608,6 +618,9 @@ int main(int argc, char** argv) {
   auto& heads = cli.option<long>("heads", 4, "attention heads");
   auto& filters = cli.option<long>("filters", 100, "CNN filters per width (3, 4, 5)");
   auto& dropout = cli.option<double>("dropout", 0.1, "dropout");
+  auto& state = cli.option<long>("state", 0, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
+  auto& bidir = cli.option<bool>("bidirectional", false, "SSM models: run each layer both ways (S4D/S4/LSSL kernels, Mamba pair)");
+  auto& pooling = cli.option<std::string>("pooling", "mean", "SSM models: mean | max | last pooling over time");
   auto& tokenizer = cli.option<std::string>("tokenizer", "word", "word | byte");
   auto& max_length = cli.option<long>("max-length", 0, "truncate to this many tokens (0: IMDB 512, tweets 64, generic 256)");
   auto& vocab_size = cli.option<long>("vocab-size", 30000, "word vocabulary size (with <pad> and <unk>)");
@@ -622,6 +635,7 @@ int main(int argc, char** argv) {
   auto& warmup = cli.option<double>("warmup", 0.05, "warm-up as a fraction of all steps");
   auto& clip = cli.option<double>("clip", 1.0, "gradient-norm clipping");
   auto& smoothing = cli.option<double>("label-smoothing", 0.0, "label smoothing epsilon (e.g. 0.05)");
+  auto& word_dropout = cli.option<double>("word-dropout", 0.0, "training: replace each token by <unk> with this probability");
   auto& patience = cli.option<long>("patience", 5, "early stopping: epochs without a better validation loss");
   auto& seed = cli.option<long>("seed", 1, "seed (splits, initialisation, shuffling, dropout)");
   auto& threads = cli.option<long>("threads", 0, "threads (0 = all cores)");
@@ -646,10 +660,10 @@ int main(int argc, char** argv) {
     tk = {.kind = tokenizer, .max_length = max_length, .vocab_size = vocab_size, .min_count = min_count};
     t = {.epochs = epochs, .batch = batch, .eval_batch = eval_batch, .max_steps = max_steps, .patience = patience,
          .lr = lr, .weight_decay = wd, .warmup = warmup, .clip = clip, .label_smoothing = smoothing,
-         .time_budget = time_budget, .seed = static_cast<std::uint64_t>(seed), .out = out, .resume = resume,
-         .log_seconds = log_seconds};
+         .time_budget = time_budget, .word_dropout = word_dropout, .seed = static_cast<std::uint64_t>(seed),
+         .out = out, .resume = resume, .log_seconds = log_seconds};
     mo = {.name = model, .dim = dim, .hidden = hidden, .layers = layers, .heads = heads, .filters = filters,
-          .max_length = 0, .dropout = dropout};
+          .max_length = 0, .dropout = dropout, .state = state, .bidirectional = bidir, .pooling = pooling};
     const auto lengths = parse_lengths(latency);
 
     Json j = Json::object();
@@ -667,6 +681,7 @@ int main(int argc, char** argv) {
     cfg["clip"] = clip;
     cfg["dropout"] = dropout;
     cfg["label_smoothing"] = smoothing;
+    cfg["word_dropout"] = word_dropout;
     cfg["patience"] = patience;
     cfg["seed"] = seed;
 
