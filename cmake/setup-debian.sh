@@ -3,7 +3,7 @@
 # Uses sudo when not run as root. CUDA is optional and not installed here (see README, "CUDA").
 set -euo pipefail
 
-# python3-matplotlib: tools/plot_sentiment.py (plots of the sentiment program's results); gzip reads *.tsv.gz data.
+# python3-matplotlib: examples/sentiment/plot_sentiment.py (plots of the sentiment program's results); gzip reads *.tsv.gz data.
 packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev python3-matplotlib gzip)
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,7 @@
 // labelled text: `train` (AdamW, cosine schedule with warm-up, clipping, dropout, label smoothing, early stopping on
 // validation loss, best checkpoint kept, --resume), `eval` (accuracy, per-class and macro P/R/F1, ROC AUC, confusion
 // matrix, timing, latency against sequence length), `predict` (label and class probabilities) and `compare` (several
-// models, one budget, one table). Plots: tools/plot_sentiment.py on the --results JSON.
+// models, one budget, one table). Plots: examples/sentiment/plot_sentiment.py on the --results JSON.
 #include <algorithm>
 #include <chrono>
 #include <cmath>

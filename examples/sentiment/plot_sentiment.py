@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """plot_sentiment.py — PNG plots from the --results JSON files of examples/sentiment (train, eval or compare).
 
-    tools/plot_sentiment.py RESULTS.json [MORE.json ...] --out DIR
+    examples/sentiment/plot_sentiment.py RESULTS.json [MORE.json ...] --out DIR
 
 Writes, per model: <dataset>_<model>_curves.png (loss and accuracy by epoch, train and validation) and
 <dataset>_<model>_confusion.png (test confusion matrix); and for all models together: roc.png (test ROC
