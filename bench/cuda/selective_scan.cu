@@ -1,7 +1,7 @@
-// bench/cuda/scan_bench.cu — the Cuda selective scan at (B=8, D=1536, N=16, L ∈ {512, 2048, 8192}), timed with
+// bench/cuda/selective_scan.cu — the Cuda selective scan at (B=8, D=1536, N=16, L ∈ {512, 2048, 8192}), timed with
 // CUDA events (median of 20 after 3 warm-ups, inputs random, outputs poisoned first), reported as achieved
 // GB/s of the fewest bytes the op must move, next to a device-to-device copy measured in the same program.
-// Usage: scan_bench [--lengths 512,2048,8192] [--reps 20]. Prints a table; exits 77 without a GPU.
+// Usage: cuda_selective_scan [--lengths 512,2048,8192] [--reps 20]. Prints a table; exits 77 without a GPU.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -57,7 +57,7 @@ DeviceBuffer<float> random_device(Index n, std::uint64_t seed, float lo, float h
 
 int main(int argc, char** argv) {
   if (!ssm::cuda::available()) {
-    std::printf("scan_bench: no CUDA device; nothing to measure\n");
+    std::printf("cuda_selective_scan: no CUDA device; nothing to measure\n");
     return 77;
   }
   std::vector<Index> lengths{512, 2048, 8192};
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       lengths.clear();
       for (char* tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ",")) lengths.push_back(std::atol(tok));
     } else {
-      std::printf("usage: scan_bench [--lengths 512,2048,8192] [--reps 20]\n");
+      std::printf("usage: cuda_selective_scan [--lengths 512,2048,8192] [--reps 20]\n");
       return 2;
     }
   }

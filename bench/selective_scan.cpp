@@ -1,4 +1,4 @@
-// bench/scan_bench.cpp — Mamba's selective scan: forward and forward+backward, Scalar and Simd, 1 and 2 threads,
+// bench/selective_scan.cpp — Mamba's selective scan: forward and forward+backward, Scalar and Simd, 1 and 2 threads,
 // at the sizes, in tokens/s (items) and exps/s. Each scan step costs B·L·D·N exponentials, so the same run
 // measures what bounds it: simd::exp over data in L1, glibc's vectorised expf (libmvec) where available, and a
 // plain scalar loop calling expf per element, both as raw exp throughput and as a whole scan written that way.
