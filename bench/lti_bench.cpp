@@ -1,6 +1,7 @@
 // bench/lti_bench.cpp — the LTI layers' hot paths: S4's kernel (Cauchy sums + Woodbury + inverse FFT) and S4D's
 // (Vandermonde), L ∈ {256, 1024, 4096, 16384} × N ∈ {64, 256}, on the Scalar and Simd backends; the FFT
-// convolution over L; and one recurrent step per token. Items are kernel entries (H·L), tokens (B·L) or steps (B);
+// convolution over L; one recurrent step per token; and a batch-1 evaluation forward with and without the kernel
+// memo. Items are kernel entries (H·L), tokens (B·L) or steps (B);
 // the counter ns_per_LlogL = time / (H·L·log2 L) stays flat when the cost grows as L log L.
 #include <benchmark/benchmark.h>
 
@@ -127,6 +128,43 @@ void BM_Step(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations());
 }
 
+/// An evaluation forward of one layer at batch 1 (H = 128, N = 64, the sentiment models' width): args L and
+/// memo (1: the kernel memo answers every call after the first, as at inference; 0: the memo is cleared before
+/// each call, so the kernel is rebuilt as in training). Items are tokens.
+template <class Layer>
+void BM_EvalForward(benchmark::State& st) {
+  const Index L = st.range(0), H = 128;
+  const bool memo = st.range(1) != 0;
+  typename Layer::Config cfg;
+  cfg.d_model = H;
+  cfg.d_state = 64;
+  if constexpr (requires { cfg.l_max; }) cfg.l_max = L;
+  Model<Layer> m(cfg);
+  Rng rng(4);
+  std::vector<float> x(static_cast<std::size_t>(L * H)), y(x.size());
+  for (auto& v : x) v = rng.uniform(-1.0f, 1.0f);
+  Workspace ws;
+  typename Layer::Cache cache;
+  const auto run = [&] {
+    ws.reset();
+    m.layer.forward(m.p, View<const float, 3>(x.data(), {1, L, H}), {}, View<float, 3>(y.data(), {1, L, H}), cache,
+                    Context(ws));
+  };
+  run();  // warm the workspace (and fill the memo)
+  for (auto _ : st) {
+    if (!memo) m.layer.kernel_memo().clear();
+    run();
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetItemsProcessed(st.iterations() * L);
+}
+
+void eval_args(benchmark::internal::Benchmark* b) {
+  for (Index l : {64, 512, 4096})
+    for (Index memo : {0, 1}) b->Args({l, memo});
+  b->ArgNames({"L", "memo"})->Unit(benchmark::kMicrosecond);
+}
+
 void kernel_args(benchmark::internal::Benchmark* b) {
   for (Index n : {64, 256})
     for (Index l : {256, 1024, 4096, 16384}) b->Args({n, l});
@@ -145,5 +183,9 @@ BENCHMARK(BM_S4DTrainStep<ssm::backend::Simd>)->Arg(256)->Arg(1024)->Arg(4096)->
 BENCHMARK(BM_Step<ssm::S4D<float, ssm::discretize::Zoh, ssm::backend::Simd>>)->Arg(64)->Arg(256);
 BENCHMARK(BM_Step<ssm::S4<float, ssm::hippo::LegS, ssm::discretize::Bilinear, ssm::backend::Simd>>)->Arg(64)->Arg(256);
 BENCHMARK(BM_Step<ssm::Lssl<float, ssm::hippo::LegS, ssm::discretize::Bilinear, ssm::backend::Simd>>)->Arg(64)->Arg(256);
+
+BENCHMARK(BM_EvalForward<ssm::S4D<float, ssm::discretize::Zoh, ssm::backend::Simd>>)->Apply(eval_args);
+BENCHMARK(BM_EvalForward<ssm::S4<float, ssm::hippo::LegS, ssm::discretize::Bilinear, ssm::backend::Simd>>)->Apply(eval_args);
+BENCHMARK(BM_EvalForward<ssm::Lssl<float, ssm::hippo::LegS, ssm::discretize::Bilinear, ssm::backend::Simd>>)->Apply(eval_args);
 
 BENCHMARK_MAIN();

@@ -7,6 +7,7 @@
 
 #include <Eigen/Dense>
 #include <complex>
+#include <limits>
 #include <numbers>
 #include <unsupported/Eigen/MatrixFunctions>
 
@@ -505,6 +506,86 @@ TEST_CASE("Simd layers equal Scalar layers: S4 (Cauchy path), S4D (bidirectional
       {.d_model = 5, .d_state = 16, .bidirectional = true}, 2, 333, 1e-4);
   check_simd_layer<S4D<double, discretize::Bilinear, Sc>, S4D<double, discretize::Bilinear, backend::Simd>>(
       {.d_model = 3, .d_state = 8, .init = S4DInit::Inv}, 1, 129, 1e-11);
+}
+
+/// The evaluation-mode kernel memo: a second evaluation forward with the same parameters and length reuses the
+/// kernel and gives the same bits; any change of a parameter the kernel depends on is a miss whose result equals a
+/// fresh layer's; a change elsewhere (D) is a hit and still equals a fresh layer's; training forwards bypass it,
+/// and backward refuses an evaluation forward's cache.
+template <class Layer, class KernelParams>
+void check_kernel_memo(const typename Layer::Config& cfg, KernelParams kernel_params) {
+  const Index Bn = 2, L = 12, L2 = 7, H = cfg.d_model;
+  Built<Layer> m(cfg, 7);
+  Rng rng(5);
+  const auto x = test::random_vector<double>(Bn * L * H, rng), x2 = test::random_vector<double>(Bn * L2 * H, rng);
+  const auto run = [&](Built<Layer>& b, const std::vector<double>& in, Index len) {
+    std::vector<double> y(in.size(), std::numeric_limits<double>::quiet_NaN());  // poisoned
+    Workspace ws;
+    Context ctx(ws);
+    typename Layer::Cache cache;
+    b.layer.forward(b.p, View<const double, 3>(in.data(), {Bn, len, H}), {}, View<double, 3>(y.data(), {Bn, len, H}),
+                    cache, ctx);
+    return y;
+  };
+  const auto fresh = [&](const std::vector<double>& in, Index len) {  // same parameter values, an empty memo
+    Built<Layer> f(cfg, 7);
+    std::copy(m.params.values(), m.params.values() + m.params.size(), f.params.values());
+    return run(f, in, len);
+  };
+  const auto hits = [&] { return m.layer.kernel_memo().hits(); };
+  const auto y1 = run(m, x, L);
+  CHECK(hits() == 0);
+  CHECK(run(m, x, L) == y1);
+  CHECK(hits() == 1);
+  CHECK(run(m, x2, L2) == fresh(x2, L2));  // another length: a miss, kept beside the first
+  CHECK(hits() == 1);
+  CHECK(run(m, x, L) == y1);
+  CHECK(hits() == 2);
+  for (double* v : kernel_params(m.p)) {
+    *v += 1e-3;
+    const auto got = run(m, x, L);
+    CHECK(hits() == 2);
+    CHECK(got == fresh(x, L));
+  }
+  m.p.shell.d(0) += 0.25;  // not in the kernel
+  const auto got = run(m, x, L);
+  CHECK(hits() == 3);
+  CHECK(got == fresh(x, L));
+  {
+    Workspace ws;
+    Context train(ws, true, 1), eval(ws);
+    typename Layer::Cache cache;
+    std::vector<double> y(x.size()), dx(x.size());
+    m.layer.forward(m.p, View<const double, 3>(x.data(), {Bn, L, H}), {}, View<double, 3>(y.data(), {Bn, L, H}),
+                    cache, train);
+    CHECK(hits() == 3);
+    m.layer.forward(m.p, View<const double, 3>(x.data(), {Bn, L, H}), {}, View<double, 3>(y.data(), {Bn, L, H}),
+                    cache, eval);
+    CHECK(hits() == 4);
+    CHECK_THROWS_AS(m.layer.backward(m.p, cache, View<const double, 3>(y.data(), {Bn, L, H}),
+                                     View<double, 3>(dx.data(), {Bn, L, H}), m.layer.bind(m.params.grads()), eval),
+                    ssm::Error);
+  }
+}
+
+TEST_CASE("evaluation forwards reuse the LTI kernel while its parameters and the length are unchanged") {
+  SUBCASE("S4D") {
+    check_kernel_memo<S4D<double, discretize::Zoh, Sc>>(
+        {.d_model = 3, .d_state = 8, .bidirectional = true},
+        [](const auto& p) { return std::vector<double*>{p.log_dt.data(), p.log_a_real.data() + 1, p.a_imag.data() + 2,
+                                                        p.b.data() + 3, p.c.data() + p.c.size() - 1}; });
+  }
+  SUBCASE("S4 (Cauchy)") {
+    check_kernel_memo<S4<double, hippo::LegS, discretize::Bilinear, Sc>>(
+        {.d_model = 2, .d_state = 8, .l_max = 16},
+        [](const auto& p) { return std::vector<double*>{p.log_dt.data() + 1, p.log_a_real.data(), p.a_imag.data() + 1,
+                                                        p.p.data() + 2, p.b.data(), p.c.data() + 3}; });
+  }
+  SUBCASE("LSSL (trained A)") {
+    check_kernel_memo<Lssl<double, hippo::LegT, discretize::Bilinear, Sc>>(
+        {.d_model = 2, .d_state = 6, .train_a = true},
+        [](const auto& p) { return std::vector<double*>{p.log_dt.data(), p.a.data() + 7, p.b.data() + 1, p.c.data() + 2}; });
+  }
 }
 
 TEST_CASE("the parameter groups: Δ, A/Λ, P and B in 'ssm' without weight decay; C in the default group") {

@@ -12,6 +12,7 @@
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
+#include "ssm/layers/kernel_memo.hpp"
 #include "ssm/layers/lti_shell.hpp"
 #include "ssm/layers/s4d.hpp"
 
@@ -47,6 +48,7 @@ class Lssl {
   using Shell = detail::LtiShell<T, B>;
   struct Cache {
     View<T, 3> k;  // {Dirs, H, L}
+    bool training = false;  // a training forward: what backward needs is here
     typename Shell::Cache shell;
   };
   /// Generation state, owning: x {B, H, N}, with Ā_h {N, N} and B̄_h computed at the first step (call make_state
@@ -74,6 +76,8 @@ class Lssl {
   }
 
   const Config& config() const { return cfg_; }
+  /// The evaluation-mode kernel memo (ssm/layers/kernel_memo.hpp).
+  const detail::KernelMemo<T>& kernel_memo() const { return memo_; }
 
   Params bind(T* base) const {
     return {log_dt_.bind(base), cfg_.train_a ? a_.bind(base) : View<T, 2>(), b_.bind(base), c_.bind(base),
@@ -118,7 +122,13 @@ class Lssl {
     if (!lengths.empty()) expect_shape(lengths, "LSSL lengths", {Bn});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "LSSL: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
-    kernel(p, cache.k, ctx);
+    cache.training = ctx.training;
+    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.a), detail::memo_source(p.b),
+                          detail::memo_source(p.c)};
+    if (ctx.training || !memo_.fetch(sources, cache.k)) {
+      kernel(p, cache.k, ctx);
+      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
+    }
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -127,6 +137,7 @@ class Lssl {
   /// ∂A (shared) is summed over the channels in channel order, so the bits do not depend on the thread count.
   void backward(const Params& p, const Cache& cache, View<const T, 3> dy, View<T, 3> dx, const Params& g,
                 const Context& ctx) const {
+    SSM_CHECK(cache.training, "LSSL::backward: the forward ran with an evaluation Context; backward needs a training one");
     const Index H = cfg_.d_model, N = cfg_.d_state, L = cache.k.extent(2), D = shell_.directions();
     Workspace& ws = ctx.workspace();
     auto dk = ws.take<T, 3>({D, H, L});
@@ -232,6 +243,7 @@ class Lssl {
   ParamSlot<2> a_;
   ParamSlot<2> b_;
   ParamSlot<3> c_;
+  detail::KernelMemo<T> memo_;
 };
 
 }  // namespace ssm

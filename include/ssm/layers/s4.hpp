@@ -20,6 +20,7 @@
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/layers/dense_ssm.hpp"
+#include "ssm/layers/kernel_memo.hpp"
 #include "ssm/layers/lti_shell.hpp"
 #include "ssm/layers/s4d.hpp"
 
@@ -68,6 +69,7 @@ class S4 {
     View<T, 4> v;   // {H, Tm, N2, 2}: term coefficients
     View<T, 4> s;   // {H, Tm, F, 2}: the Cauchy sums
     View<T, 3> k;   // {Dirs, H, L}: the kernel used
+    bool training = false;  // a training forward: what backward needs is here
     typename Shell::Cache shell;
   };
   /// Generation state, owning: x {B, H, N} in real coordinates (Re x, Im x of the N/2 modes), with Ā {H, N, N},
@@ -115,6 +117,8 @@ class S4 {
   }
 
   const Config& config() const { return cfg_; }
+  /// The evaluation-mode kernel memo (ssm/layers/kernel_memo.hpp).
+  const detail::KernelMemo<T>& kernel_memo() const { return memo_; }
   Index terms() const { return dirs() * (1 + rank) + rank + rank * rank; }
 
   Params bind(T* base) const {
@@ -158,7 +162,14 @@ class S4 {
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "S4: input and output must be contiguous");
     SSM_CHECK(L <= cfg_.l_max, "S4: sequence length ", L, " exceeds l_max = ", cfg_.l_max, "; raise Config::l_max");
     cache.k = ctx.workspace().take<T, 3>({dirs(), H, L});
-    compute_kernel(p, L, cache.k, cache, ctx);
+    cache.training = ctx.training;
+    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
+                          detail::memo_source(p.a_imag), detail::memo_source(p.p), detail::memo_source(p.b),
+                          detail::memo_source(p.c)};
+    if (ctx.training || !memo_.fetch(sources, cache.k)) {
+      compute_kernel(p, L, cache.k, cache, ctx);
+      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
+    }
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -169,6 +180,7 @@ class S4 {
   /// Dense path: the Krylov, C̃ and discretization adjoints (dense_ssm.hpp, discretize.hpp) in real coordinates.
   void backward(const Params& p, const Cache& cache, View<const T, 3> dy, View<T, 3> dx, const Params& g,
                 const Context& ctx) const {
+    SSM_CHECK(cache.training, "S4::backward: the forward ran with an evaluation Context; backward needs a training one");
     const Index H = cfg_.d_model, L = cache.k.extent(2);
     Workspace& ws = ctx.workspace();
     auto dk = ws.take<T, 3>({dirs(), H, L});
@@ -532,6 +544,7 @@ class S4 {
   ParamSlot<4> p_;
   ParamSlot<3> b_;
   ParamSlot<4> c_;
+  detail::KernelMemo<T> memo_;
   std::vector<T> freq_a_, freq_beta_;  // {F, 2}
   std::vector<Cd> beta_d_;             // {F}
 };

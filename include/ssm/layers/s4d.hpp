@@ -14,6 +14,7 @@
 #include "ssm/backend/simd/vandermonde.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
+#include "ssm/layers/kernel_memo.hpp"
 #include "ssm/layers/lti_shell.hpp"
 
 namespace ssm {
@@ -105,6 +106,7 @@ class S4D {
     View<T, 3> log_z;  // {H, N2, 2}: log Ā
     View<T, 4> w;      // {Dirs, H, N2, 2}: C B̄
     View<T, 3> k;      // {Dirs, H, L}
+    bool training = false;  // a training forward: what backward needs is here
     typename Shell::Cache shell;
   };
   /// The recurrent state for generation, owning: x {B, H, N/2} complex, and Ā, B̄ cached at the first step
@@ -137,6 +139,8 @@ class S4D {
   }
 
   const Config& config() const { return cfg_; }
+  /// The evaluation-mode kernel memo (ssm/layers/kernel_memo.hpp).
+  const detail::KernelMemo<T>& kernel_memo() const { return memo_; }
 
   Params bind(T* base) const {
     return {log_dt_.bind(base), log_a_real_.bind(base), a_imag_.bind(base), b_.bind(base), c_.bind(base),
@@ -178,7 +182,13 @@ class S4D {
     if (!lengths.empty()) expect_shape(lengths, "S4D lengths", {Bn});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "S4D: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
-    compute_kernel(p, cache.k, cache, ctx);
+    cache.training = ctx.training;
+    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
+                          detail::memo_source(p.a_imag), detail::memo_source(p.b), detail::memo_source(p.c)};
+    if (ctx.training || !memo_.fetch(sources, cache.k)) {
+      compute_kernel(p, cache.k, cache, ctx);
+      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
+    }
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -190,6 +200,7 @@ class S4D {
   ///   ∂L/∂Δ = Σ_n Re(conj(ḡ_B̄) φ B) + Re(conj(ḡ_u) λ);  ∂/∂log_dt = Δ ∂/∂Δ;  ∂/∂log_a_real = −e^{·} Re ḡ_λ.
   void backward(const Params& p, const Cache& cache, View<const T, 3> dy, View<T, 3> dx, const Params& g,
                 const Context& ctx) const {
+    SSM_CHECK(cache.training, "S4D::backward: the forward ran with an evaluation Context; backward needs a training one");
     const Index H = cfg_.d_model, N2 = cfg_.d_state / 2, dirs = shell_.directions(), L = cache.k.extent(2);
     Workspace& ws = ctx.workspace();
     auto dk = ws.take<T, 3>({dirs, H, L});
@@ -311,6 +322,7 @@ class S4D {
   ParamSlot<2> log_a_real_, a_imag_;
   ParamSlot<3> b_;
   ParamSlot<4> c_;
+  detail::KernelMemo<T> memo_;
 };
 
 }  // namespace ssm
