@@ -354,6 +354,60 @@ TEST_CASE("FFT convolution equals the direct sum, causal and two-sided with per-
   }
 }
 
+/// The Simd FFT convolution (channels in lanes, sequences in complex pairs) against the Scalar one, on shapes with
+/// odd batch sizes, channel counts that are not a multiple of the vector width, L = 1 and per-sequence lengths;
+/// every output poisoned first, dd accumulating onto a non-zero start.
+template <class T>
+void check_simd_fft_conv(Index Bn, Index L, Index H, Index dirs, bool with_lengths, bool want_dx, std::uint64_t seed) {
+  INFO("B = " << Bn << ", L = " << L << ", H = " << H << ", dirs = " << dirs << ", lengths " << with_lengths
+              << ", dx " << want_dx << ", " << (sizeof(T) == 4 ? "float" : "double"));
+  Rng rng(seed);
+  const Index n = backend::fft_conv_size(L), F = n / 2 + 1;
+  const auto x = test::random_vector<T>(Bn * L * H, rng), dy = test::random_vector<T>(Bn * L * H, rng);
+  const auto k = test::random_vector<T>(dirs * H * L, rng), d = test::random_vector<T>(H, rng);
+  std::vector<std::int32_t> lengths;
+  if (with_lengths)
+    for (Index b = 0; b < Bn; ++b) lengths.push_back(static_cast<std::int32_t>(1 + rng.uniform_int(static_cast<std::uint64_t>(L))));
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  struct Out {
+    std::vector<T> spec, y, dx, dk, dd;
+  };
+  const auto run = [&](auto backend) {
+    Out o{std::vector<T>(H * F * 2, nan), std::vector<T>(x.size(), nan), std::vector<T>(want_dx ? x.size() : 0, nan),
+          std::vector<T>(dirs * H * L, nan), std::vector<T>(H, T(0.5))};
+    const View<const T, 3> xv(x.data(), {Bn, L, H}), sv(o.spec.data(), {H, F, 2});
+    backend::lti_spectrum(backend, View<const T, 3>(k.data(), {dirs, H, L}), View<T, 3>(o.spec.data(), {H, F, 2}));
+    backend::lti_conv_forward(backend, xv, view1(std::as_const(lengths)), sv, view1(d), View<T, 3>(o.y.data(), {Bn, L, H}));
+    backend::lti_conv_backward(backend, xv, view1(std::as_const(lengths)), sv, view1(d),
+                               View<const T, 3>(dy.data(), {Bn, L, H}),
+                               want_dx ? View<T, 3>(o.dx.data(), {Bn, L, H}) : View<T, 3>(),
+                               View<T, 3>(o.dk.data(), {dirs, H, L}), View<T, 1>(o.dd.data(), {H}));
+    return o;
+  };
+  const Out want = run(Sc{}), got = run(backend::Simd{});
+  const double tol = sizeof(T) == 4 ? 2e-5 : 1e-12;
+  const auto close = [&](const std::vector<T>& g, const std::vector<T>& w, const char* what) {
+    double scale = 1;
+    for (T v : w) scale = std::max(scale, std::abs(double(v)));
+    test::check_close(g, w, tol, tol * scale, what);
+  };
+  close(got.spec, want.spec, "spectrum");
+  close(got.y, want.y, "y");
+  close(got.dx, want.dx, "dx");
+  close(got.dk, want.dk, "dk");
+  close(got.dd, want.dd, "dd");
+}
+
+TEST_CASE("Simd FFT convolution equals Scalar: spectrum, forward, backward; pairs, odd shapes, lengths") {
+  std::uint64_t seed = 40;
+  for (auto [Bn, L, H] : {std::tuple<Index, Index, Index>{1, 1, 1}, {3, 13, 5}, {2, 64, 17}, {5, 40, 33}, {4, 7, 16}})
+    for (Index dirs : {1, 2})
+      for (bool lengths : {false, true}) {
+        check_simd_fft_conv<float>(Bn, L, H, dirs, lengths, true, ++seed);
+        check_simd_fft_conv<double>(Bn, L, H, dirs, lengths, (seed & 1) != 0, ++seed);
+      }
+}
+
 TEST_CASE("bidirectional: values in the padding never change a valid output") {
   const Index Bn = 2, L = 9, H = 3;
   std::vector<std::int32_t> lengths{9, 4};

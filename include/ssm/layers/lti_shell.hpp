@@ -12,6 +12,7 @@
 #include "ssm/backend/scalar/dense.hpp"
 #include "ssm/backend/scalar/elementwise.hpp"
 #include "ssm/backend/scalar/fft_conv.hpp"
+#include "ssm/backend/simd/fft_conv.hpp"
 #include "ssm/core/context.hpp"
 #include "ssm/core/rng.hpp"
 #include "ssm/nn/activations.hpp"
