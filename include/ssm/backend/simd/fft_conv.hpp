@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <deque>
 #include <numbers>
 #include <vector>
 
@@ -31,7 +32,7 @@ struct LaneFftPlan {
 
 template <class T>
 const LaneFftPlan<T>& lane_fft_plan(Index n) {
-  thread_local std::vector<LaneFftPlan<T>> plans;
+  thread_local std::deque<LaneFftPlan<T>> plans;  // a deque: adding a plan never moves the others
   for (const auto& p : plans)
     if (p.n == n) return p;
   SSM_CHECK(n >= 1 && (n & (n - 1)) == 0, "lane FFT: n must be a power of two, found ", n);
@@ -59,6 +60,19 @@ const LaneFftPlan<T>& lane_fft_plan(Index n) {
 /// Entries per cache block of the lane FFTs (a power of two).
 inline constexpr Index kLocalFft = 1024;
 
+/// Calls bf(a, a + len/2, wr, wi) for every butterfly of the stage of span len over [begin, end) (a multiple of
+/// len), with the twiddle wr + i·wi = e^{∓2πi·j/len} (− when `negative`) of the butterfly's offset j in its group.
+template <class T, class F>
+SSM_ALWAYS_INLINE void lane_stage(const LaneFftPlan<T>& plan, Index len, Index begin, Index end, bool negative, F&& bf) {
+  using V = simd::Vec<T>;
+  const Index half = len / 2, step = plan.n / len;
+  for (Index j = 0; j < half; ++j) {
+    const T c = plan.cos[static_cast<std::size_t>(j * step)], sn = plan.sin[static_cast<std::size_t>(j * step)];
+    const V wr(c), wi(negative ? -sn : sn);
+    for (Index a = begin + j; a < end; a += len) bf(a, a + half, wr, wi);
+  }
+}
+
 /// The forward transform (e^{−2πi·jk/n}) of W sequences at once, in place, decimation in frequency: re, im hold n
 /// vectors in natural order (entry t of lane l at t·W + l) and come out in bit-reversed order (frequency f at
 /// position rev[f]). The convolutions multiply spectra position by position, so they never need natural order.
@@ -68,19 +82,14 @@ void lane_fft_forward(T* re, T* im, const LaneFftPlan<T>& plan) {
   constexpr Index W = V::W;
   const Index n = plan.n;
   const auto stage = [&](Index len, Index begin, Index end) {
-    const Index half = len / 2, step = n / len;
-    for (Index j = 0; j < half; ++j) {
-      const V wr(plan.cos[static_cast<std::size_t>(j * step)]), wi(-plan.sin[static_cast<std::size_t>(j * step)]);
-      for (Index a = begin + j; a < end; a += len) {
-        const Index b = a + half;
-        const V ar = V::load(re + a * W), ai = V::load(im + a * W), br = V::load(re + b * W), bi = V::load(im + b * W);
-        const V dr = ar - br, di = ai - bi;
-        (ar + br).store(re + a * W);
-        (ai + bi).store(im + a * W);
-        simd::fma(dr, wr, -(di * wi)).store(re + b * W);
-        simd::fma(dr, wi, di * wr).store(im + b * W);
-      }
-    }
+    lane_stage(plan, len, begin, end, true, [&](Index a, Index b, V wr, V wi) {
+      const V ar = V::load(re + a * W), ai = V::load(im + a * W), br = V::load(re + b * W), bi = V::load(im + b * W);
+      const V dr = ar - br, di = ai - bi;
+      (ar + br).store(re + a * W);
+      (ai + bi).store(im + a * W);
+      simd::fma(dr, wr, -(di * wi)).store(re + b * W);
+      simd::fma(dr, wi, di * wr).store(im + b * W);
+    });
   };
   // The wide stages walk the whole array; the stages of span ≤ kLocalFft stay inside blocks of that many entries
   // (128 KiB of re and im for fp32 AVX-512), so each block goes through all of them while it sits in L2.
@@ -97,20 +106,15 @@ void lane_fft_inverse(T* re, T* im, const LaneFftPlan<T>& plan) {
   constexpr Index W = V::W;
   const Index n = plan.n;
   const auto stage = [&](Index len, Index begin, Index end) {
-    const Index half = len / 2, step = n / len;
-    for (Index j = 0; j < half; ++j) {
-      const V wr(plan.cos[static_cast<std::size_t>(j * step)]), wi(plan.sin[static_cast<std::size_t>(j * step)]);
-      for (Index a = begin + j; a < end; a += len) {
-        const Index b = a + half;
-        const V br = V::load(re + b * W), bi = V::load(im + b * W);
-        const V tr = simd::fma(br, wr, -(bi * wi)), ti = simd::fma(br, wi, bi * wr);
-        const V ar = V::load(re + a * W), ai = V::load(im + a * W);
-        (ar - tr).store(re + b * W);
-        (ai - ti).store(im + b * W);
-        (ar + tr).store(re + a * W);
-        (ai + ti).store(im + a * W);
-      }
-    }
+    lane_stage(plan, len, begin, end, false, [&](Index a, Index b, V wr, V wi) {
+      const V br = V::load(re + b * W), bi = V::load(im + b * W);
+      const V tr = simd::fma(br, wr, -(bi * wi)), ti = simd::fma(br, wi, bi * wr);
+      const V ar = V::load(re + a * W), ai = V::load(im + a * W);
+      (ar - tr).store(re + b * W);
+      (ai - ti).store(im + b * W);
+      (ar + tr).store(re + a * W);
+      (ai + ti).store(im + a * W);
+    });
   };
   const Index local = std::min(n, kLocalFft);
   for (Index base = 0; base < n; base += local)
