@@ -400,7 +400,10 @@ void check_simd_fft_conv(Index Bn, Index L, Index H, Index dirs, bool with_lengt
 
 TEST_CASE("Simd FFT convolution equals Scalar: spectrum, forward, backward; pairs, odd shapes, lengths") {
   std::uint64_t seed = 40;
-  for (auto [Bn, L, H] : {std::tuple<Index, Index, Index>{1, 1, 1}, {3, 13, 5}, {2, 64, 17}, {5, 40, 33}, {4, 7, 16}})
+  // n = 2L rounded up to a power of two: 2 … 128 inside one L1 block, 1024 over L1 and L2 blocks, 8192 over all
+  // three levels of the transform's cache blocking.
+  for (auto [Bn, L, H] : {std::tuple<Index, Index, Index>{1, 1, 1}, {3, 13, 5}, {2, 64, 17}, {5, 40, 33}, {4, 7, 16},
+                          {3, 300, 17}, {1, 2100, 3}})
     for (Index dirs : {1, 2})
       for (bool lengths : {false, true}) {
         check_simd_fft_conv<float>(Bn, L, H, dirs, lengths, true, ++seed);

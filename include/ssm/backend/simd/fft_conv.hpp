@@ -57,8 +57,12 @@ const LaneFftPlan<T>& lane_fft_plan(Index n) {
   return plans.back();
 }
 
-/// Entries per cache block of the lane FFTs (a power of two).
-inline constexpr Index kLocalFft = 1024;
+/// Cache blocking of the lane FFTs (powers of two, in entries of one vector of re and one of im): the stages of
+/// span ≤ kL1Fft run block by block over blocks that fill L1 (256 · 2 · 64 B = 32 KiB with AVX-512), the stages up
+/// to kL2Fft over blocks that sit in L2 (512 KiB), and only wider stages walk the whole array. Measured with
+/// lti_bench BM_FftConv (docs/performance.md): L1-sized blocks doubled the speed at n ≤ 2048.
+inline constexpr Index kL1Fft = 256;
+inline constexpr Index kL2Fft = 4096;
 
 /// Calls bf(a, a + len/2, wr, wi) for every butterfly of the stage of span len over [begin, end) (a multiple of
 /// len), with the twiddle wr + i·wi = e^{∓2πi·j/len} (− when `negative`) of the butterfly's offset j in its group.
@@ -91,12 +95,13 @@ void lane_fft_forward(T* re, T* im, const LaneFftPlan<T>& plan) {
       simd::fma(dr, wi, di * wr).store(im + b * W);
     });
   };
-  // The wide stages walk the whole array; the stages of span ≤ kLocalFft stay inside blocks of that many entries
-  // (128 KiB of re and im for fp32 AVX-512), so each block goes through all of them while it sits in L2.
-  const Index local = std::min(n, kLocalFft);
-  for (Index len = n; len > local; len /= 2) stage(len, 0, n);
-  for (Index base = 0; base < n; base += local)
-    for (Index len = local; len >= 2; len /= 2) stage(len, base, base + local);
+  // Widest stages first (decimation in frequency): whole array, then L2 blocks, then L1 blocks.
+  const Index l1 = std::min(n, kL1Fft), l2 = std::min(n, kL2Fft);
+  for (Index len = n; len > l2; len /= 2) stage(len, 0, n);
+  for (Index base = 0; base < n; base += l2)
+    for (Index len = l2; len > l1; len /= 2) stage(len, base, base + l2);
+  for (Index base = 0; base < n; base += l1)
+    for (Index len = l1; len >= 2; len /= 2) stage(len, base, base + l1);
 }
 
 /// The inverse transform (e^{+2πi·jk/n}, unscaled), decimation in time: bit-reversed order in, natural order out.
@@ -116,10 +121,13 @@ void lane_fft_inverse(T* re, T* im, const LaneFftPlan<T>& plan) {
       (ai + ti).store(im + a * W);
     });
   };
-  const Index local = std::min(n, kLocalFft);
-  for (Index base = 0; base < n; base += local)
-    for (Index len = 2; len <= local; len *= 2) stage(len, base, base + local);
-  for (Index len = 2 * local; len <= n; len *= 2) stage(len, 0, n);
+  // Narrowest stages first (decimation in time): L1 blocks, then L2 blocks, then the whole array.
+  const Index l1 = std::min(n, kL1Fft), l2 = std::min(n, kL2Fft);
+  for (Index base = 0; base < n; base += l1)
+    for (Index len = 2; len <= l1; len *= 2) stage(len, base, base + l1);
+  for (Index base = 0; base < n; base += l2)
+    for (Index len = 2 * l1; len <= l2; len *= 2) stage(len, base, base + l2);
+  for (Index len = 2 * l2; len <= n; len *= 2) stage(len, 0, n);
 }
 
 /// Per-thread scratch of the lane convolutions: `count` arrays of n vectors.
