@@ -69,6 +69,16 @@ class KernelMemo {
     slot->used = ++s.clock;
   }
 
+  /// The forward's kernel into k: `build()` fills it during training (the memo untouched); an evaluation
+  /// forward copies a kept kernel of the same shape and parameters, or builds and keeps it.
+  template <class Build>
+  void obtain(std::initializer_list<Source> params, View<T, 3> k, bool training, Build&& build) const {
+    if (training) return build();
+    if (fetch(params, k)) return;
+    build();
+    store(params, View<const T, 3>(k));
+  }
+
   /// Drops every kept kernel (their memory too).
   void clear() const {
     std::lock_guard lock(state_->mutex);

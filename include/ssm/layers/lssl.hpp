@@ -11,6 +11,7 @@
 #include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
+#include "ssm/layers/dense_recurrence.hpp"
 #include "ssm/layers/dense_ssm.hpp"
 #include "ssm/layers/kernel_memo.hpp"
 #include "ssm/layers/lti_shell.hpp"
@@ -53,11 +54,7 @@ class Lssl {
   };
   /// Generation state, owning: x {B, H, N}, with Ā_h {N, N} and B̄_h computed at the first step (call make_state
   /// again after the parameters change).
-  struct State {
-    Index batch = 0;
-    std::vector<T> x, abar, bbar, z, scratch, tmp;
-    bool ready = false;
-  };
+  using State = detail::DenseRecurrence<T>;
 
   Lssl(ParamLayout& layout, std::string_view name, const Config& cfg)
       : cfg_(cfg),
@@ -123,12 +120,9 @@ class Lssl {
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "LSSL: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
     cache.training = ctx.training;
-    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.a), detail::memo_source(p.b),
-                          detail::memo_source(p.c)};
-    if (ctx.training || !memo_.fetch(sources, cache.k)) {
-      kernel(p, cache.k, ctx);
-      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
-    }
+    memo_.obtain({detail::memo_source(p.log_dt), detail::memo_source(p.a), detail::memo_source(p.b),
+                  detail::memo_source(p.c)},
+                 cache.k, ctx.training, [&] { kernel(p, cache.k, ctx); });
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -175,43 +169,23 @@ class Lssl {
 
   State make_state(Index batch) const {
     SSM_CHECK(!cfg_.bidirectional, "Lssl::make_state: a bidirectional layer sees the future and has no recurrent step");
-    const Index H = cfg_.d_model, N = cfg_.d_state;
-    State s;
-    s.batch = batch;
-    s.x.assign(static_cast<std::size_t>(batch * H * N), T(0));
-    s.z.assign(static_cast<std::size_t>(batch * H), T(0));
-    s.scratch.assign(static_cast<std::size_t>(batch * H * (cfg_.glu ? 2 : 1)), T(0));
-    s.tmp.assign(static_cast<std::size_t>(N), T(0));
-    return s;
+    return State(batch, cfg_.d_model, cfg_.d_state, cfg_.glu);
   }
 
   /// One token: x_t, y_t {B, H}. x ← Ā x + B̄ u, z = C x + D u, y = mix(z).
   void step(const Params& p, State& s, View<const T, 2> x_t, View<T, 2> y_t) const {
-    const Index H = cfg_.d_model, N = cfg_.d_state, Bn = s.batch;
+    const Index H = cfg_.d_model, Bn = s.batch;
     expect_shape(x_t, "LSSL step input", {Bn, H});
     expect_shape(y_t, "LSSL step output", {Bn, H});
     if (!s.ready) {
       const detail::MatD a = matrix_a(p);
-      s.abar.resize(static_cast<std::size_t>(H * N * N));
-      s.bbar.resize(static_cast<std::size_t>(H * N));
       for (Index h = 0; h < H; ++h) {
         auto [abar, bbar] = Disc::apply(a, vec_b(p, h), std::exp(static_cast<double>(p.log_dt(h))));
-        for (Index i = 0; i < N; ++i) {
-          s.bbar[static_cast<std::size_t>(h * N + i)] = static_cast<T>(bbar(i));
-          for (Index j = 0; j < N; ++j) s.abar[static_cast<std::size_t>((h * N + i) * N + j)] = static_cast<T>(abar(i, j));
-        }
+        s.set_channel(h, H, abar, bbar);
       }
       s.ready = true;
     }
-    for (Index b = 0; b < Bn; ++b)
-      for (Index h = 0; h < H; ++h) {
-        const T u = x_t(b, h);
-        T* xs = &s.x[static_cast<std::size_t>((b * H + h) * N)];
-        const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
-        const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
-        const T acc = backend::dense_ssm_step(B{}, a, bb, &p.c(0, h, 0), xs, s.tmp.data(), N, u);
-        s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
-      }
+    s.template advance<B>(x_t, View<const T, 1>(p.shell.d), [&](Index h) { return &p.c(0, h, 0); });
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),
                        View<T, 2>(s.scratch.data(), {Bn, cfg_.glu ? 2 * H : H}), y_t);
   }

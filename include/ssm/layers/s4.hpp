@@ -19,6 +19,7 @@
 #include "ssm/backend/simd/dense_step.hpp"
 #include "ssm/discretize/discretize.hpp"
 #include "ssm/hippo/hippo.hpp"
+#include "ssm/layers/dense_recurrence.hpp"
 #include "ssm/layers/dense_ssm.hpp"
 #include "ssm/layers/kernel_memo.hpp"
 #include "ssm/layers/lti_shell.hpp"
@@ -74,11 +75,7 @@ class S4 {
   };
   /// Generation state, owning: x {B, H, N} in real coordinates (Re x, Im x of the N/2 modes), with Ā {H, N, N},
   /// B̄ and C = C̃ (I − Ā^{l_max})⁻¹ computed at the first step (call make_state again after the parameters change).
-  struct State {
-    Index batch = 0;
-    std::vector<T> x, abar, bbar, c, z, scratch, tmp;
-    bool ready = false;
-  };
+  using State = detail::DenseRecurrence<T>;
 
   S4(ParamLayout& layout, std::string_view name, const Config& cfg)
       : cfg_(cfg),
@@ -163,13 +160,9 @@ class S4 {
     SSM_CHECK(L <= cfg_.l_max, "S4: sequence length ", L, " exceeds l_max = ", cfg_.l_max, "; raise Config::l_max");
     cache.k = ctx.workspace().take<T, 3>({dirs(), H, L});
     cache.training = ctx.training;
-    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
-                          detail::memo_source(p.a_imag), detail::memo_source(p.p), detail::memo_source(p.b),
-                          detail::memo_source(p.c)};
-    if (ctx.training || !memo_.fetch(sources, cache.k)) {
-      compute_kernel(p, L, cache.k, cache, ctx);
-      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
-    }
+    memo_.obtain({detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real), detail::memo_source(p.a_imag),
+                  detail::memo_source(p.p), detail::memo_source(p.b), detail::memo_source(p.c)},
+                 cache.k, ctx.training, [&] { compute_kernel(p, L, cache.k, cache, ctx); });
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
@@ -193,14 +186,7 @@ class S4 {
 
   State make_state(Index batch) const {
     SSM_CHECK(!cfg_.bidirectional, "S4::make_state: a bidirectional layer sees the future and has no recurrent step");
-    const Index H = cfg_.d_model, N = cfg_.d_state;
-    State s;
-    s.batch = batch;
-    s.x.assign(static_cast<std::size_t>(batch * H * N), T(0));
-    s.z.assign(static_cast<std::size_t>(batch * H), T(0));
-    s.scratch.assign(static_cast<std::size_t>(batch * H * (cfg_.glu ? 2 : 1)), T(0));
-    s.tmp.assign(static_cast<std::size_t>(N), T(0));
-    return s;
+    return State(batch, cfg_.d_model, cfg_.d_state, cfg_.glu);
   }
 
   /// One token: x_t, y_t {B, H}. x ← Ā x + B̄ u, z = C x + D u, y = mix(z); the rollout equals forward for
@@ -210,31 +196,17 @@ class S4 {
     expect_shape(x_t, "S4 step input", {Bn, H});
     expect_shape(y_t, "S4 step output", {Bn, H});
     if (!s.ready) {
-      s.abar.resize(static_cast<std::size_t>(H * N * N));
-      s.bbar.resize(static_cast<std::size_t>(H * N));
       s.c.resize(static_cast<std::size_t>(H * N));
       for (Index h = 0; h < H; ++h) {
         const RealSystem r = real_system(p, h);
         auto [abar, bbar] = Disc::apply(r.a, r.b, r.dt);
         const detail::CTildeInverse ci(abar, r.c_tilde.topRows(1), cfg_.l_max);
-        for (Index i = 0; i < N; ++i) {
-          s.bbar[static_cast<std::size_t>(h * N + i)] = static_cast<T>(bbar(i));
-          s.c[static_cast<std::size_t>(h * N + i)] = static_cast<T>(ci.c(0, i));
-          for (Index j = 0; j < N; ++j) s.abar[static_cast<std::size_t>((h * N + i) * N + j)] = static_cast<T>(abar(i, j));
-        }
+        s.set_channel(h, H, abar, bbar);
+        for (Index i = 0; i < N; ++i) s.c[static_cast<std::size_t>(h * N + i)] = static_cast<T>(ci.c(0, i));
       }
       s.ready = true;
     }
-    for (Index b = 0; b < Bn; ++b)
-      for (Index h = 0; h < H; ++h) {
-        const T u = x_t(b, h);
-        T* xs = &s.x[static_cast<std::size_t>((b * H + h) * N)];
-        const T* a = &s.abar[static_cast<std::size_t>(h * N * N)];
-        const T* bb = &s.bbar[static_cast<std::size_t>(h * N)];
-        const T* c = &s.c[static_cast<std::size_t>(h * N)];
-        const T acc = backend::dense_ssm_step(B{}, a, bb, c, xs, s.tmp.data(), N, u);
-        s.z[static_cast<std::size_t>(b * H + h)] = acc + p.shell.d(h) * u;
-      }
+    s.template advance<B>(x_t, View<const T, 1>(p.shell.d), [&](Index h) { return &s.c[static_cast<std::size_t>(h * N)]; });
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),
                        View<T, 2>(s.scratch.data(), {Bn, cfg_.glu ? 2 * H : H}), y_t);
   }

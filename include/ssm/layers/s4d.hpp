@@ -183,12 +183,9 @@ class S4D {
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "S4D: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
     cache.training = ctx.training;
-    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
-                          detail::memo_source(p.a_imag), detail::memo_source(p.b), detail::memo_source(p.c)};
-    if (ctx.training || !memo_.fetch(sources, cache.k)) {
-      compute_kernel(p, cache.k, cache, ctx);
-      if (!ctx.training) memo_.store(sources, View<const T, 3>(cache.k));
-    }
+    memo_.obtain({detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real), detail::memo_source(p.a_imag),
+                  detail::memo_source(p.b), detail::memo_source(p.c)},
+                 cache.k, ctx.training, [&] { compute_kernel(p, cache.k, cache, ctx); });
     shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
   }
 
