@@ -139,23 +139,6 @@ T* lane_scratch(Index n, int count) {
   return s.data();
 }
 
-/// Row t of a {B, L, H} view at (b, h0), lanes < nl (0 elsewhere); t ≥ valid gives 0.
-template <class T>
-SSM_ALWAYS_INLINE simd::Vec<T> load_row(const View<const T, 3>& v, Index b, Index t, Index h0, int nl) {
-  using V = simd::Vec<T>;
-  const T* p = &v(b, t, h0);
-  return nl == V::W ? V::load(p) : V::load_partial(p, nl);
-}
-template <class T>
-SSM_ALWAYS_INLINE void store_row(const View<T, 3>& v, Index b, Index t, Index h0, int nl, simd::Vec<T> x) {
-  using V = simd::Vec<T>;
-  T* p = &v(b, t, h0);
-  if (nl == V::W)
-    x.store(p);
-  else
-    x.store_partial(p, nl);
-}
-
 /// The full spectrum Ĝ of channels h0 … h0+nl−1 in lane arrays, in bit-reversed order (frequency f at position
 /// rev[f]), times `scale`, conjugated when asked: Ĝ[f] = spec[f] for f ≤ n/2 and conj(spec[n − f]) above (the
 /// spectrum of a real kernel is Hermitian).
@@ -257,22 +240,22 @@ void lti_conv_forward(Simd, CView<T, 3> x, CView<std::int32_t, 1> lengths, CView
       const Index h0 = q * W;
       const int nl = static_cast<int>(std::min<Index>(W, H - h0));
       detail::expand_spectrum(spec, h0, nl, plan, T(1) / static_cast<T>(n), false, gr, gi);
-      const V dv = nl == W ? V::load(&d(h0)) : V::load_partial(&d(h0), nl);
+      const simd::Lanes<T> io{nl};
+      const V dv = io.load(&d(h0));
       for (Index b = 0; b < Bn; b += 2) {
         const bool pair = b + 1 < Bn;
         const Index la = detail::valid_length(lengths, b, L), lb = pair ? detail::valid_length(lengths, b + 1, L) : 0;
         for (Index t = 0; t < n; ++t) {
-          (t < la ? detail::load_row(x, b, t, h0, nl) : V::zero()).store(re + t * W);
-          (t < lb ? detail::load_row(x, b + 1, t, h0, nl) : V::zero()).store(im + t * W);
+          (t < la ? io.load(&x(b, t, h0)) : V::zero()).store(re + t * W);
+          (t < lb ? io.load(&x(b + 1, t, h0)) : V::zero()).store(im + t * W);
         }
         detail::lane_fft_forward(re, im, plan);
         detail::lane_cmul(re, im, gr, gi, n);  // both in bit-reversed order
         detail::lane_fft_inverse(re, im, plan);
         for (Index t = 0; t < L; ++t) {
-          detail::store_row(y, b, t, h0, nl, simd::fma(dv, detail::load_row(x, b, t, h0, nl), V::load(re + t * W)));
+          io.store(simd::fma(dv, io.load(&x(b, t, h0)), V::load(re + t * W)), &y(b, t, h0));
           if (pair)
-            detail::store_row(y, b + 1, t, h0, nl,
-                              simd::fma(dv, detail::load_row(x, b + 1, t, h0, nl), V::load(im + t * W)));
+            io.store(simd::fma(dv, io.load(&x(b + 1, t, h0)), V::load(im + t * W)), &y(b + 1, t, h0));
         }
       }
     }
@@ -307,7 +290,8 @@ void lti_conv_backward(Simd, CView<T, 3> x, CView<std::int32_t, 1> lengths, CVie
       const Index h0 = q * W;
       const int nl = static_cast<int>(std::min<Index>(W, H - h0));
       if (want_dx) detail::expand_spectrum(spec, h0, nl, plan, T(1) / static_cast<T>(n), true, gr, gi);
-      const V dv = nl == W ? V::load(&d(h0)) : V::load_partial(&d(h0), nl);
+      const simd::Lanes<T> io{nl};
+      const V dv = io.load(&d(h0));
       for (Index f = 0; f < n; ++f) {
         V::zero().store(ar + f * W);
         V::zero().store(ai + f * W);
@@ -317,13 +301,13 @@ void lti_conv_backward(Simd, CView<T, 3> x, CView<std::int32_t, 1> lengths, CVie
         const bool pair = b + 1 < Bn;
         const Index la = detail::valid_length(lengths, b, L), lb = pair ? detail::valid_length(lengths, b + 1, L) : 0;
         for (Index t = 0; t < n; ++t) {
-          const V ya = t < L ? detail::load_row(dy, b, t, h0, nl) : V::zero();
-          const V yb = pair && t < L ? detail::load_row(dy, b + 1, t, h0, nl) : V::zero();
+          const V ya = t < L ? io.load(&dy(b, t, h0)) : V::zero();
+          const V yb = pair && t < L ? io.load(&dy(b + 1, t, h0)) : V::zero();
           ya.store(zr + t * W);
           yb.store(zi + t * W);
           if (t < L) {
-            dsum = simd::fma(ya, detail::load_row(x, b, t, h0, nl), dsum);
-            if (pair) dsum = simd::fma(yb, detail::load_row(x, b + 1, t, h0, nl), dsum);
+            dsum = simd::fma(ya, io.load(&x(b, t, h0)), dsum);
+            if (pair) dsum = simd::fma(yb, io.load(&x(b + 1, t, h0)), dsum);
           }
         }
         detail::lane_fft_forward(zr, zi, plan);  // DY_b + i·DY_{b+1}, bit-reversed
@@ -334,16 +318,16 @@ void lti_conv_backward(Simd, CView<T, 3> x, CView<std::int32_t, 1> lengths, CVie
           detail::lane_fft_inverse(wr, wi, plan);
           for (Index t = 0; t < L; ++t) {
             const V ga = t < la ? V::load(wr + t * W) : V::zero();
-            detail::store_row(dx, b, t, h0, nl, simd::fma(dv, detail::load_row(dy, b, t, h0, nl), ga));
+            io.store(simd::fma(dv, io.load(&dy(b, t, h0)), ga), &dx(b, t, h0));
             if (pair) {
               const V gb = t < lb ? V::load(wi + t * W) : V::zero();
-              detail::store_row(dx, b + 1, t, h0, nl, simd::fma(dv, detail::load_row(dy, b + 1, t, h0, nl), gb));
+              io.store(simd::fma(dv, io.load(&dy(b + 1, t, h0)), gb), &dx(b + 1, t, h0));
             }
           }
         }
         for (Index t = 0; t < n; ++t) {  // U_b + i·U_{b+1}, each masked at its length
-          (t < la ? detail::load_row(x, b, t, h0, nl) : V::zero()).store(wr + t * W);
-          (t < lb ? detail::load_row(x, b + 1, t, h0, nl) : V::zero()).store(wi + t * W);
+          (t < la ? io.load(&x(b, t, h0)) : V::zero()).store(wr + t * W);
+          (t < lb ? io.load(&x(b + 1, t, h0)) : V::zero()).store(wi + t * W);
         }
         detail::lane_fft_forward(wr, wi, plan);
         // Separate the pairs: S_a[f] = (Z[f] + conj Z[m])/2, S_b[f] = (Z[f] − conj Z[m])/2i, m = n − f mod n;

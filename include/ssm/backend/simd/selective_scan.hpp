@@ -99,34 +99,7 @@ struct In {
   Index length(Index b) const { return lengths ? static_cast<Index>(lengths[b]) : L; }
 };
 
-/// Loads and stores of W channels starting at channel d0, nl of them valid (the tail block has nl < W;
-/// its other lanes read 0 and are never stored).
-template <Real T>
-struct Lanes {
-  int nl;
-  SSM_ALWAYS_INLINE V<T> load(const T* p) const {
-    return nl == V<T>::W ? V<T>::load(p) : V<T>::load_partial(p, nl);
-  }
-  SSM_ALWAYS_INLINE void store(V<T> v, T* p) const {
-    if (nl == V<T>::W)
-      v.store(p);
-    else
-      v.store_partial(p, nl);
-  }
-  /// dst[n·W + l] = src[l·ld + n]: a {nl, N} row-major tile to N vectors (0 in lanes ≥ nl, or everywhere
-  /// when src is null).
-  void transpose_in(const T* src, Index ld, Index N, T* dst) const {
-    constexpr int W = V<T>::W;
-    for (Index n = 0; n < N; ++n)
-      for (int l = 0; l < W; ++l) dst[n * W + l] = (src != nullptr && l < nl) ? src[l * ld + n] : T(0);
-  }
-  /// dst[l·ld + n] = src[n·W + l] for l < nl.
-  void transpose_out(const T* src, Index N, T* dst, Index ld) const {
-    constexpr int W = V<T>::W;
-    for (int l = 0; l < nl; ++l)
-      for (Index n = 0; n < N; ++n) dst[l * ld + n] = src[n * W + l];
-  }
-};
+using simd::Lanes;
 
 /// Scratch of one thread: the parallel loops index it by OpenMP thread number, which never changes a result.
 struct Slots {

@@ -260,4 +260,33 @@ SSM_ALWAYS_INLINE Vec<T> exp(Vec<T> x) {
   }
 }
 
+/// Loads and stores of W channels starting at channel d0, nl of them valid (the tail block has nl < W;
+/// its other lanes read 0 and are never stored).
+template <Real T>
+struct Lanes {
+  int nl;
+  SSM_ALWAYS_INLINE Vec<T> load(const T* p) const {
+    return nl == Vec<T>::W ? Vec<T>::load(p) : Vec<T>::load_partial(p, nl);
+  }
+  SSM_ALWAYS_INLINE void store(Vec<T> v, T* p) const {
+    if (nl == Vec<T>::W)
+      v.store(p);
+    else
+      v.store_partial(p, nl);
+  }
+  /// dst[n·W + l] = src[l·ld + n]: a {nl, N} row-major tile to N vectors (0 in lanes ≥ nl, or everywhere
+  /// when src is null).
+  void transpose_in(const T* src, Index ld, Index N, T* dst) const {
+    constexpr int W = Vec<T>::W;
+    for (Index n = 0; n < N; ++n)
+      for (int l = 0; l < W; ++l) dst[n * W + l] = (src != nullptr && l < nl) ? src[l * ld + n] : T(0);
+  }
+  /// dst[l·ld + n] = src[n·W + l] for l < nl.
+  void transpose_out(const T* src, Index N, T* dst, Index ld) const {
+    constexpr int W = Vec<T>::W;
+    for (int l = 0; l < nl; ++l)
+      for (Index n = 0; n < N; ++n) dst[l * ld + n] = src[n * W + l];
+  }
+};
+
 }  // namespace ssm::simd
