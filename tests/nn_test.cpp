@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "ssm/nn/activations.hpp"
+#include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/conv1d.hpp"
 #include "ssm/nn/embedding.hpp"
 #include "ssm/nn/linear.hpp"
@@ -196,6 +197,38 @@ using LastPoolOp = PoolOpP<T, Pooling::Last>;
 template <class T>
 using MaxPoolOp = PoolOpP<T, Pooling::Max>;
 
+/// The classifiers' head with dropout active: per-row (Pooled = false) or pooled over variable lengths.
+template <class T, bool Pooled>
+struct ClassifierHeadOpP {
+  static constexpr Index Bn = 3, L = 5, D = 4, C = 3;
+  ParamLayout layout;
+  nn::ClassifierHead<T, Sc> layer{layout, "head", D, C, 0.25, /*stream=*/9, Pooling::Max};
+  Parameters<T> params{layout};
+  typename nn::ClassifierHead<T, Sc>::Cache cache;
+  std::vector<std::int32_t> lengths{5, 2, 1};
+  Index in_size = Pooled ? Bn * L * D : Bn * D, out_size = Bn * C;
+  explicit ClassifierHeadOpP(Rng& rng) { layer.init(layer.bind(params.values()), rng); }
+  void forward(View<const T, 1> x, View<T, 1> y, const Context& ctx) {
+    if constexpr (Pooled)
+      layer.forward_pooled(layer.bind(params.values()), reshape(x, {Bn, L, D}), view1(std::as_const(lengths)),
+                           reshape(y, {Bn, C}), cache, ctx);
+    else
+      layer.forward(layer.bind(params.values()), reshape(x, {Bn, D}), reshape(y, {Bn, C}), cache, ctx);
+  }
+  void backward(View<const T, 1> dy, View<T, 1> dx, const Context& ctx) {
+    if constexpr (Pooled)
+      layer.backward_pooled(layer.bind(params.values()), cache, reshape(dy, {Bn, C}), reshape(dx, {Bn, L, D}),
+                            layer.bind(params.grads()), ctx);
+    else
+      layer.backward(layer.bind(params.values()), cache, reshape(dy, {Bn, C}), reshape(dx, {Bn, D}),
+                     layer.bind(params.grads()), ctx);
+  }
+};
+template <class T>
+using TokenHeadOp = ClassifierHeadOpP<T, false>;
+template <class T>
+using PooledHeadOp = ClassifierHeadOpP<T, true>;
+
 template <class T>
 struct CrossEntropyOp {
   static constexpr Index M = 6, C = 4;
@@ -248,6 +281,10 @@ TEST_CASE("gradients: mean, last-token and max pooling over variable lengths") {
   test::check_layer<MeanPoolOp>("mean pooling");
   test::check_layer<LastPoolOp>("last-token pooling");
   test::check_layer<MaxPoolOp>("max pooling");
+}
+TEST_CASE("gradients: classifier head (dropout → Linear), per row and max-pooled over variable lengths") {
+  test::check_layer<TokenHeadOp>("ClassifierHead");
+  test::check_layer<PooledHeadOp>("ClassifierHead pooled");
 }
 TEST_CASE("gradients: cross-entropy with label smoothing, class weights and an ignored row") {
   test::check_layer<CrossEntropyOp>("cross-entropy", {}, 1e-4, 1e-5);

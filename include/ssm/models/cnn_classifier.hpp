@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "ssm/nn/activations.hpp"
+#include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/dense_conv1d.hpp"
 #include "ssm/nn/embedding.hpp"
-#include "ssm/nn/linear.hpp"
 #include "ssm/nn/mixer.hpp"
 #include "ssm/nn/pooling.hpp"
 
@@ -33,7 +33,7 @@ class CnnClassifier {
   struct Params {
     nn::EmbeddingParams<T> embed;
     std::vector<nn::DenseConv1dParams<T>> conv;
-    nn::LinearParams<T> head;
+    typename nn::ClassifierHead<T, B>::Params head;
   };
   struct Cache {
     typename nn::Embedding<T, B>::Cache embed;
@@ -42,8 +42,7 @@ class CnnClassifier {
     std::vector<View<std::int32_t, 1>> out_lengths;  // {B} per width
     std::vector<View<T, 3>> pre;                     // conv outputs (ReLU inputs) {B, L, F}
     std::vector<View<T, 3>> act;                     // ReLU outputs
-    typename nn::Dropout<T, B>::Cache drop;
-    typename nn::Linear<T, B>::Cache head;
+    typename nn::ClassifierHead<T, B>::Cache head;
     View<T, 3> emb;
     View<T, 2> features;  // {B, widths · F}
   };
@@ -53,8 +52,8 @@ class CnnClassifier {
         embed_(layout_, "embed", c.vocab, c.embed, c.padding_idx),
         conv_(make_convs(layout_, c)),
         pool_(Pooling::Max),
-        drop_(c.dropout, nn::stream_of("drop_head")),
-        head_(layout_, "head", static_cast<Index>(c.widths.size()) * c.filters, c.classes),
+        head_(layout_, "head", static_cast<Index>(c.widths.size()) * c.filters, c.classes, c.dropout,
+              nn::stream_of("drop_head")),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
@@ -105,7 +104,6 @@ class CnnClassifier {
       pool_.forward(cache.act[k], cache.out_lengths[k], cache.features.slice(1, Index(k) * F, Index(k + 1) * F),
                     cache.pool[k], ctx);
     }
-    drop_.forward(cache.features, cache.features, cache.drop, ctx);
     head_.forward(p_.head, cache.features, logits, cache.head, ctx);
   }
 
@@ -116,7 +114,6 @@ class CnnClassifier {
     Workspace& ws = ctx.workspace();
     auto d_feat = ws.take<T, 2>({Bn, W * F});
     head_.backward(p_.head, cache.head, dlogits, d_feat, g_.head, ctx);
-    drop_.backward(cache.drop, d_feat, d_feat, ctx);
     auto d_emb = ws.take<T, 3>({Bn, L, config_.embed});
     auto d_emb_k = ws.take<T, 3>({Bn, L, config_.embed});
     auto d_act = ws.take<T, 3>({Bn, L, F});
@@ -147,8 +144,7 @@ class CnnClassifier {
   nn::Embedding<T, B> embed_;
   std::vector<nn::DenseConv1d<T, B>> conv_;
   nn::Pool<T, B> pool_;
-  nn::Dropout<T, B> drop_;
-  nn::Linear<T, B> head_;
+  nn::ClassifierHead<T, B> head_;
   Parameters<T> params_;
   Params p_, g_;
 };

@@ -7,11 +7,10 @@
 #include <vector>
 
 #include "ssm/nn/activations.hpp"
+#include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/embedding.hpp"
-#include "ssm/nn/linear.hpp"
 #include "ssm/nn/lstm.hpp"
 #include "ssm/nn/mixer.hpp"
-#include "ssm/nn/pooling.hpp"
 
 namespace ssm {
 
@@ -34,16 +33,14 @@ class LstmClassifier {
   struct Params {
     nn::EmbeddingParams<T> embed;
     std::vector<nn::LstmParams<T>> lstm;
-    nn::LinearParams<T> head;
+    typename nn::ClassifierHead<T, B>::Params head;
   };
   struct Cache {
     typename nn::Embedding<T, B>::Cache embed;
-    typename nn::Dropout<T, B>::Cache drop_embed, drop_head;
+    typename nn::Dropout<T, B>::Cache drop_embed;
     std::vector<typename nn::Lstm<T, B>::Cache> lstm;
-    typename nn::Pool<T, B>::Cache pool;
-    typename nn::Linear<T, B>::Cache head;
+    typename nn::ClassifierHead<T, B>::Cache head;
     std::vector<View<T, 3>> h;  // h[0]: embeddings {B, L, E}; h[l + 1]: output of LSTM layer l
-    View<T, 2> pooled;          // {B, out}, dropped out in place
   };
 
   explicit LstmClassifier(const Config& c)
@@ -51,9 +48,7 @@ class LstmClassifier {
         embed_(layout_, "embed", c.vocab, c.embed, c.padding_idx),
         drop_embed_(c.dropout, nn::stream_of("drop_embed")),
         lstm_(make_layers(layout_, c)),
-        pool_(c.pooling),
-        drop_head_(c.dropout, nn::stream_of("drop_head")),
-        head_(layout_, "head", lstm_.back().output_dim(), c.classes),
+        head_(layout_, "head", lstm_.back().output_dim(), c.classes, c.dropout, nn::stream_of("drop_head"), c.pooling),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
@@ -98,21 +93,15 @@ class LstmClassifier {
       cache.h[l + 1] = ws.take<T, 3>({Bn, L, lstm_[l].output_dim()});
       lstm_[l].forward(p_.lstm[l], cache.h[l], lengths, cache.h[l + 1], cache.lstm[l], ctx);
     }
-    cache.pooled = ws.take<T, 2>({Bn, lstm_.back().output_dim()});
-    pool_.forward(cache.h.back(), lengths, cache.pooled, cache.pool, ctx);
-    drop_head_.forward(cache.pooled, cache.pooled, cache.drop_head, ctx);
-    head_.forward(p_.head, cache.pooled, logits, cache.head, ctx);
+    head_.forward_pooled(p_.head, cache.h.back(), lengths, logits, cache.head, ctx);
   }
 
   /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits.
   void backward(const Cache& cache, View<const T, 2> dlogits, const Context& ctx) const {
     const Index Bn = cache.h[0].extent(0), L = cache.h[0].extent(1);
     Workspace& ws = ctx.workspace();
-    auto d_pooled = ws.take<T, 2>({Bn, lstm_.back().output_dim()});
-    head_.backward(p_.head, cache.head, dlogits, d_pooled, g_.head, ctx);
-    drop_head_.backward(cache.drop_head, d_pooled, d_pooled, ctx);
     auto d_h = ws.take<T, 3>({Bn, L, lstm_.back().output_dim()});
-    pool_.backward(cache.pool, d_pooled, d_h, ctx);
+    head_.backward_pooled(p_.head, cache.head, dlogits, d_h, g_.head, ctx);
     for (std::size_t l = lstm_.size(); l-- > 0;) {
       auto d_in = ws.take<T, 3>({Bn, L, lstm_[l].config().input});
       lstm_[l].backward(p_.lstm[l], cache.lstm[l], d_h, d_in, g_.lstm[l], ctx);
@@ -140,9 +129,7 @@ class LstmClassifier {
   nn::Embedding<T, B> embed_;
   nn::Dropout<T, B> drop_embed_;
   std::vector<nn::Lstm<T, B>> lstm_;
-  nn::Pool<T, B> pool_;
-  nn::Dropout<T, B> drop_head_;
-  nn::Linear<T, B> head_;
+  nn::ClassifierHead<T, B> head_;
   Parameters<T> params_;
   Params p_, g_;
 };

@@ -12,11 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "ssm/nn/activations.hpp"
+#include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/embedding.hpp"
-#include "ssm/nn/linear.hpp"
 #include "ssm/nn/norm.hpp"
-#include "ssm/nn/pooling.hpp"
 
 namespace ssm {
 
@@ -73,7 +71,7 @@ class SequenceModel {
     nn::EmbeddingParams<T> embed;
     std::vector<LayerParams> layers;
     nn::RmsNormParams<T> norm_f;
-    nn::LinearParams<T> head;
+    typename nn::ClassifierHead<T, Bk>::Params head;
   };
   struct LayerCache {
     typename nn::RmsNorm<T, Bk>::Cache norm;
@@ -83,9 +81,7 @@ class SequenceModel {
     typename nn::Embedding<T, Bk>::Cache embed;
     std::vector<LayerCache> layers;
     typename nn::RmsNorm<T, Bk>::Cache norm_f;
-    typename nn::Dropout<T, Bk>::Cache dropout;
-    typename nn::Pool<T, Bk>::Cache pool;
-    typename nn::Linear<T, Bk>::Cache head;
+    typename nn::ClassifierHead<T, Bk>::Cache head;
     Index batch = 0, L = 0;
   };
   /// Generation state: each mixer's state plus one step's activations.
@@ -98,9 +94,7 @@ class SequenceModel {
   /// mixer.d_model is set to cfg.d_model.
   explicit SequenceModel(const SequenceModelConfig& cfg, MixerConfig mixer = {})
       : cfg_(cfg), mixer_cfg_(with_d_model(mixer, cfg.d_model)),
-        embed_(layout_, "embed", cfg.vocab, cfg.d_model, cfg.padding_idx, cfg.embed_init_std),
-        dropout_(cfg.dropout, /*stream=*/0x5E9),
-        pool_(cfg.pooling) {
+        embed_(layout_, "embed", cfg.vocab, cfg.d_model, cfg.padding_idx, cfg.embed_init_std) {
     SSM_CHECK(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers >= 0 && cfg.classes > 0,
               "SequenceModel needs vocab, d_model and classes > 0 and n_layers >= 0");
     for (Index i = 0; i < cfg.n_layers; ++i) {
@@ -109,7 +103,8 @@ class SequenceModel {
       mixers_.emplace_back(layout_, join_name(name, "mixer"), mixer_cfg_);
     }
     norm_f_ = nn::RmsNorm<T, Bk>(layout_, "norm_f", cfg.d_model, cfg.norm_eps);
-    head_ = nn::Linear<T, Bk>(layout_, "head", cfg.d_model, cfg.classes);
+    head_ = nn::ClassifierHead<T, Bk>(layout_, "head", cfg.d_model, cfg.classes, cfg.dropout, /*stream=*/0x5E9,
+                                      cfg.pooling);
     params_ = std::make_unique<Parameters<T>>(layout_);
     p_ = bind(params_->values());
     g_ = bind(params_->grads());
@@ -178,9 +173,7 @@ class SequenceModel {
     auto f = ws.take<T, 3>({Bn, L, d});
     norm_f_.forward(p_.norm_f, reshape(View<const T, 3>(h), {M, d}), reshape(f, {M, d}), cache.norm_f, ctx);
     if (cfg_.head == Head::Token) {
-      auto fd = ws.take<T, 2>({M, d});
-      dropout_.forward(reshape(f, {M, d}), fd, cache.dropout, ctx);
-      head_.forward(p_.head, fd, logits, cache.head, ctx);
+      head_.forward(p_.head, reshape(View<const T, 3>(f), {M, d}), logits, cache.head, ctx);
     } else {
       View<const std::int32_t, 1> lens = lengths;
       if (lens.empty()) {  // all L
@@ -188,11 +181,7 @@ class SequenceModel {
         fill(all, static_cast<std::int32_t>(L));
         lens = all;
       }
-      auto pooled = ws.take<T, 2>({Bn, d});
-      auto pd = ws.take<T, 2>({Bn, d});
-      pool_.forward(f, lens, pooled, cache.pool, ctx);
-      dropout_.forward(pooled, pd, cache.dropout, ctx);
-      head_.forward(p_.head, pd, logits, cache.head, ctx);
+      head_.forward_pooled(p_.head, f, lens, logits, cache.head, ctx);
     }
   }
 
@@ -203,17 +192,10 @@ class SequenceModel {
     expect_shape(dlogits, "SequenceModel logit gradient", {logit_rows(Bn, L), cfg_.classes});
     Workspace& ws = ctx.workspace();
     auto df = ws.take<T, 3>({Bn, L, d});
-    if (cfg_.head == Head::Token) {
-      auto dfd = ws.take<T, 2>({M, d});
-      head_.backward(p_.head, cache.head, dlogits, dfd, g_.head, ctx);
-      dropout_.backward(cache.dropout, dfd, reshape(df, {M, d}), ctx);
-    } else {
-      auto dpd = ws.take<T, 2>({Bn, d});
-      auto dpooled = ws.take<T, 2>({Bn, d});
-      head_.backward(p_.head, cache.head, dlogits, dpd, g_.head, ctx);
-      dropout_.backward(cache.dropout, dpd, dpooled, ctx);
-      pool_.backward(cache.pool, dpooled, df, ctx);
-    }
+    if (cfg_.head == Head::Token)
+      head_.backward(p_.head, cache.head, dlogits, reshape(df, {M, d}), g_.head, ctx);
+    else
+      head_.backward_pooled(p_.head, cache.head, dlogits, df, g_.head, ctx);
     auto dh = ws.take<T, 3>({Bn, L, d});
     norm_f_.backward(p_.norm_f, cache.norm_f, reshape(View<const T, 3>(df), {M, d}), reshape(dh, {M, d}), g_.norm_f,
                      ctx);
@@ -251,7 +233,7 @@ class SequenceModel {
     auto out = ws.take<T, 2>({Bn, d});
     typename nn::Embedding<T, Bk>::Cache ec;
     typename nn::RmsNorm<T, Bk>::Cache nc;
-    typename nn::Linear<T, Bk>::Cache hc;
+    typename nn::ClassifierHead<T, Bk>::Cache hc;
     SSM_CHECK(tokens_t.is_contiguous(), "SequenceModel step: expected contiguous tokens");
     embed_.forward(p_.embed, View<const std::int32_t, 2>(tokens_t.data(), {Bn, 1}), h, ec, ctx);
     const auto h2 = reshape(h, {Bn, d});
@@ -287,9 +269,7 @@ class SequenceModel {
   std::vector<nn::RmsNorm<T, Bk>> norms_;
   std::vector<MixerType> mixers_;
   nn::RmsNorm<T, Bk> norm_f_;
-  nn::Dropout<T, Bk> dropout_;
-  nn::Pool<T, Bk> pool_;
-  nn::Linear<T, Bk> head_;
+  nn::ClassifierHead<T, Bk> head_;
   std::unique_ptr<Parameters<T>> params_;
   Params p_, g_;
 };

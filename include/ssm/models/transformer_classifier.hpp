@@ -9,10 +9,9 @@
 
 #include "ssm/nn/activations.hpp"
 #include "ssm/nn/attention.hpp"
+#include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/embedding.hpp"
-#include "ssm/nn/linear.hpp"
 #include "ssm/nn/norm.hpp"
-#include "ssm/nn/pooling.hpp"
 #include "ssm/nn/transformer.hpp"
 
 namespace ssm {
@@ -39,19 +38,17 @@ class TransformerClassifier {
     nn::PositionalEmbeddingParams<T> pos;
     std::vector<nn::TransformerBlockParams<T>> blocks;
     nn::LayerNormParams<T> norm;
-    nn::LinearParams<T> head;
+    typename nn::ClassifierHead<T, B>::Params head;
   };
   struct Cache {
     typename nn::Embedding<T, B>::Cache embed;
     typename nn::PositionalEmbedding<T, B>::Cache pos;
-    typename nn::Dropout<T, B>::Cache drop_embed, drop_head;
+    typename nn::Dropout<T, B>::Cache drop_embed;
     std::vector<typename nn::TransformerBlock<T, B>::Cache> blocks;
     typename nn::LayerNorm<T, B>::Cache norm;
-    typename nn::Pool<T, B>::Cache pool;
-    typename nn::Linear<T, B>::Cache head;
+    typename nn::ClassifierHead<T, B>::Cache head;
     std::vector<View<T, 3>> h;  // h[0]: embeddings + positions; h[l + 1]: output of block l
     View<T, 3> normed;
-    View<T, 2> pooled;
   };
 
   explicit TransformerClassifier(const Config& c)
@@ -61,9 +58,7 @@ class TransformerClassifier {
         drop_embed_(c.dropout, nn::stream_of("drop_embed")),
         blocks_(make_blocks(layout_, c)),
         norm_(layout_, "norm", c.dim),
-        pool_(c.pooling),
-        drop_head_(c.dropout, nn::stream_of("drop_head")),
-        head_(layout_, "head", c.dim, c.classes),
+        head_(layout_, "head", c.dim, c.classes, c.dropout, nn::stream_of("drop_head"), c.pooling),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
@@ -111,21 +106,15 @@ class TransformerClassifier {
     cache.normed = ws.take<T, 3>({Bn, L, D});
     norm_.forward(p_.norm, reshape(View<const T, 3>(cache.h.back()), {Bn * L, D}), reshape(cache.normed, {Bn * L, D}),
                   cache.norm, ctx);
-    cache.pooled = ws.take<T, 2>({Bn, D});
-    pool_.forward(cache.normed, lengths, cache.pooled, cache.pool, ctx);
-    drop_head_.forward(cache.pooled, cache.pooled, cache.drop_head, ctx);
-    head_.forward(p_.head, cache.pooled, logits, cache.head, ctx);
+    head_.forward_pooled(p_.head, cache.normed, lengths, logits, cache.head, ctx);
   }
 
   /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits.
   void backward(const Cache& cache, View<const T, 2> dlogits, const Context& ctx) const {
     const Index Bn = cache.h[0].extent(0), L = cache.h[0].extent(1), D = config_.dim;
     Workspace& ws = ctx.workspace();
-    auto d_pooled = ws.take<T, 2>({Bn, D});
-    head_.backward(p_.head, cache.head, dlogits, d_pooled, g_.head, ctx);
-    drop_head_.backward(cache.drop_head, d_pooled, d_pooled, ctx);
     auto d_normed = ws.take<T, 3>({Bn, L, D});
-    pool_.backward(cache.pool, d_pooled, d_normed, ctx);
+    head_.backward_pooled(p_.head, cache.head, dlogits, d_normed, g_.head, ctx);
     auto d_h = ws.take<T, 3>({Bn, L, D});
     norm_.backward(p_.norm, cache.norm, reshape(View<const T, 3>(d_normed), {Bn * L, D}), reshape(d_h, {Bn * L, D}),
                    g_.norm, ctx);
@@ -156,9 +145,7 @@ class TransformerClassifier {
   nn::Dropout<T, B> drop_embed_;
   std::vector<nn::TransformerBlock<T, B>> blocks_;
   nn::LayerNorm<T, B> norm_;
-  nn::Pool<T, B> pool_;
-  nn::Dropout<T, B> drop_head_;
-  nn::Linear<T, B> head_;
+  nn::ClassifierHead<T, B> head_;
   Parameters<T> params_;
   Params p_, g_;
 };
