@@ -567,7 +567,7 @@ TEST_CASE("Simd layers equal Scalar layers: S4 (Cauchy path), S4D (bidirectional
 }
 
 /// The evaluation-mode kernel memo: a second evaluation forward with the same parameters and length reuses the
-/// kernel and gives the same bits; any change of a parameter the kernel depends on is a miss whose result equals a
+/// kernel and its spectrum and gives the same bits; any change of a parameter the kernel depends on is a miss whose result equals a
 /// fresh layer's; a change elsewhere (D) is a hit and still equals a fresh layer's; training forwards bypass it,
 /// and backward refuses an evaluation forward's cache.
 template <class Layer, class KernelParams>
@@ -590,7 +590,10 @@ void check_kernel_memo(const typename Layer::Config& cfg, KernelParams kernel_pa
     std::copy(m.params.values(), m.params.values() + m.params.size(), f.params.values());
     return run(f, in, len);
   };
-  const auto hits = [&] { return m.layer.kernel_memo().hits(); };
+  const auto hits = [&] {  // the kernel's spectrum is kept beside it, so the two memos hit together
+    CHECK(m.layer.kernel_memo().spectrum_hits() == m.layer.kernel_memo().hits());
+    return m.layer.kernel_memo().hits();
+  };
   const auto y1 = run(m, x, L);
   CHECK(hits() == 0);
   CHECK(run(m, x, L) == y1);

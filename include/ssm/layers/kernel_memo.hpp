@@ -4,7 +4,9 @@
 // During training the parameters change every step; at inference they do not, so an evaluation forward
 // (ctx.training == false) keeps the kernels it built, each with a copy of the parameter values it came from,
 // and reuses one when the length matches and the values are equal bit for bit. A reuse therefore gives exactly
-// the bits a rebuild would. Training forwards never read or write the memo.
+// the bits a rebuild would. Beside each kernel it keeps the kernel's FFT spectrum, which the convolution would
+// otherwise recompute on every forward (H transforms of 2L points: a third of a batch-1 forward's FFT work).
+// Training forwards never read or write the memo.
 #pragma once
 
 #include <algorithm>
@@ -37,14 +39,12 @@ class KernelMemo {
     SSM_CHECK(k.is_contiguous(), "kernel memo: the kernel view must be contiguous");
     State& s = *state_;
     std::lock_guard lock(s.mutex);
-    for (Slot& slot : s.slots) {
-      if (slot.extents != k.extents() || !equal(slot.key, params)) continue;
-      std::copy(slot.kernel.begin(), slot.kernel.end(), k.data());
-      slot.used = ++s.clock;
-      ++s.hits;
-      return true;
-    }
-    return false;
+    Slot* slot = find(s, params, k.extents());
+    if (!slot) return false;
+    std::copy(slot->kernel.begin(), slot->kernel.end(), k.data());
+    slot->used = ++s.clock;
+    ++s.hits;
+    return true;
   }
 
   /// Keeps k, built from `params`, replacing the kernel of the same shape or the least recently used one.
@@ -66,6 +66,7 @@ class KernelMemo {
     slot->key.clear();
     for (const Source& p : params) slot->key.insert(slot->key.end(), p.data, p.data + p.size);
     slot->kernel.assign(k.data(), k.data() + k.size());
+    slot->spectrum.clear();
     slot->used = ++s.clock;
   }
 
@@ -77,6 +78,28 @@ class KernelMemo {
     if (fetch(params, k)) return;
     build();
     store(params, View<const T, 3>(k));
+  }
+
+  /// The spectrum of the kernel kept for these parameters and k's shape, into spec: copied when it was kept, else
+  /// `build()` fills spec and it is kept beside its kernel. Training forwards (and a kernel no longer kept) build.
+  template <class Build>
+  void obtain_spectrum(std::initializer_list<Source> params, const std::array<Index, 3>& k_extents, View<T, 3> spec,
+                       bool training, Build&& build) const {
+    SSM_CHECK(spec.is_contiguous(), "kernel memo: the spectrum view must be contiguous");
+    if (training) return build();
+    State& s = *state_;
+    {
+      std::lock_guard lock(s.mutex);
+      Slot* slot = find(s, params, k_extents);
+      if (slot && slot->spectrum.size() == static_cast<std::size_t>(spec.size())) {
+        std::copy(slot->spectrum.begin(), slot->spectrum.end(), spec.data());
+        ++s.spectrum_hits;
+        return;
+      }
+    }
+    build();
+    std::lock_guard lock(s.mutex);
+    if (Slot* slot = find(s, params, k_extents)) slot->spectrum.assign(spec.data(), spec.data() + spec.size());
   }
 
   /// Drops every kept kernel (their memory too).
@@ -91,17 +114,30 @@ class KernelMemo {
     return state_->hits;
   }
 
+  /// Evaluation forwards whose kernel spectrum came from the memo so far.
+  std::size_t spectrum_hits() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->spectrum_hits;
+  }
+
  private:
   struct Slot {
     std::array<Index, 3> extents{};
-    std::vector<T> key, kernel;
+    std::vector<T> key, kernel, spectrum;  // spectrum: empty until obtain_spectrum built it
     std::size_t used = 0;
   };
   struct State {
     std::mutex mutex;
     std::vector<Slot> slots;
-    std::size_t clock = 0, hits = 0;
+    std::size_t clock = 0, hits = 0, spectrum_hits = 0;
   };
+
+  /// The slot kept for these parameters and kernel shape, or null; the caller holds the mutex.
+  static Slot* find(State& s, std::initializer_list<Source> params, const std::array<Index, 3>& extents) {
+    for (Slot& slot : s.slots)
+      if (slot.extents == extents && equal(slot.key, params)) return &slot;
+    return nullptr;
+  }
 
   static bool equal(const std::vector<T>& key, std::initializer_list<Source> params) {
     std::size_t at = 0;

@@ -15,6 +15,7 @@
 #include "ssm/backend/simd/fft_conv.hpp"
 #include "ssm/core/context.hpp"
 #include "ssm/core/rng.hpp"
+#include "ssm/layers/kernel_memo.hpp"
 #include "ssm/nn/activations.hpp"
 #include "ssm/nn/linear.hpp"
 #include "ssm/nn/parameters.hpp"
@@ -77,8 +78,11 @@ class LtiShell {
   }
 
   /// x: {B, L, H}, k: {Dirs, H, L} -> y: {B, L, H}. The cache keeps views of x and of workspace memory.
+  /// With a memo, an evaluation forward takes K's spectrum from it (or keeps it there) under the parameters
+  /// `sources` that K was built from, as KernelMemo::obtain_spectrum.
   void forward(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<const T, 3> k,
-               View<T, 3> y, Cache& cache, const Context& ctx) const {
+               View<T, 3> y, Cache& cache, const Context& ctx, const KernelMemo<T>* memo = nullptr,
+               std::initializer_list<typename KernelMemo<T>::Source> sources = {}) const {
     const Index Bn = x.extent(0), L = x.extent(1), H = opt_.channels;
     Workspace& ws = ctx.workspace();
     const Index n = backend::fft_conv_size(L);
@@ -87,7 +91,11 @@ class LtiShell {
     cache.spec = ws.take<T, 3>({H, n / 2 + 1, 2});
     cache.z = ws.take<T, 3>({Bn, L, H});
     cache.a = ws.take<T, 3>({Bn, L, H});
-    backend::lti_spectrum(B{}, k, cache.spec);
+    const auto spectrum = [&] { backend::lti_spectrum(B{}, k, cache.spec); };
+    if (memo)
+      memo->obtain_spectrum(sources, k.extents(), cache.spec, ctx.training, spectrum);
+    else
+      spectrum();
     backend::lti_conv_forward(B{}, x, cache.lengths, View<const T, 3>(cache.spec), View<const T, 1>(p.d), cache.z);
     nn::activation_forward<B>(opt_.activation, View<const T, 3>(cache.z), cache.a);
     dropout_.forward(cache.a, cache.a, cache.dropout, ctx);

@@ -160,10 +160,12 @@ class S4 {
     SSM_CHECK(L <= cfg_.l_max, "S4: sequence length ", L, " exceeds l_max = ", cfg_.l_max, "; raise Config::l_max");
     cache.k = ctx.workspace().take<T, 3>({dirs(), H, L});
     cache.training = ctx.training;
-    memo_.obtain({detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real), detail::memo_source(p.a_imag),
-                  detail::memo_source(p.p), detail::memo_source(p.b), detail::memo_source(p.c)},
-                 cache.k, ctx.training, [&] { compute_kernel(p, L, cache.k, cache, ctx); });
-    shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
+    // What K is built from: the memo's key for the kernel and its spectrum.
+    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
+                           detail::memo_source(p.a_imag), detail::memo_source(p.p), detail::memo_source(p.b),
+                           detail::memo_source(p.c)};
+    memo_.obtain(sources, cache.k, ctx.training, [&] { compute_kernel(p, L, cache.k, cache, ctx); });
+    shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx, &memo_, sources);
   }
 
   /// Parameter gradients accumulate (+=); dx is overwritten (=), or skipped when empty.

@@ -183,10 +183,11 @@ class S4D {
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "S4D: input and output must be contiguous");
     cache.k = ctx.workspace().take<T, 3>({shell_.directions(), H, L});
     cache.training = ctx.training;
-    memo_.obtain({detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real), detail::memo_source(p.a_imag),
-                  detail::memo_source(p.b), detail::memo_source(p.c)},
-                 cache.k, ctx.training, [&] { compute_kernel(p, cache.k, cache, ctx); });
-    shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx);
+    // What K is built from: the memo's key for the kernel and its spectrum.
+    const auto sources = {detail::memo_source(p.log_dt), detail::memo_source(p.log_a_real),
+                           detail::memo_source(p.a_imag), detail::memo_source(p.b), detail::memo_source(p.c)};
+    memo_.obtain(sources, cache.k, ctx.training, [&] { compute_kernel(p, cache.k, cache, ctx); });
+    shell_.forward(p.shell, x, lengths, View<const T, 3>(cache.k), y, cache.shell, ctx, &memo_, sources);
   }
 
   /// Parameter gradients accumulate (+=); dx is overwritten (=), or skipped when empty.

@@ -48,7 +48,8 @@ class LstmClassifier {
         embed_(layout_, "embed", c.vocab, c.embed, c.padding_idx),
         drop_embed_(c.dropout, nn::stream_of("drop_embed")),
         lstm_(make_layers(layout_, c)),
-        head_(layout_, "head", lstm_.back().output_dim(), c.classes, c.dropout, nn::stream_of("drop_head"), c.pooling),
+        head_(layout_, "head", lstm_.back().output_dim(), c.classes, c.dropout, nn::stream_of("drop_head"),
+              c.pooling),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
