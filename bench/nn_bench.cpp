@@ -1,5 +1,5 @@
-// bench/nn_bench.cpp — the generic layers at a few sizes: Linear (forward, backward) and depthwise causal
-// Conv1d (forward, backward). Items are tokens (rows); Linear also reports GFLOP/s, to compare with the
+// bench/nn_bench.cpp — the generic layers at a few sizes: Linear (forward, backward), depthwise causal
+// Conv1d (forward, backward) and the activations (Scalar loop vs Simd lanes, one thread). Items are tokens (rows); Linear also reports GFLOP/s, to compare with the
 // machine's fp32 FMA peak (docs/performance.md).
 #include <benchmark/benchmark.h>
 
@@ -145,6 +145,36 @@ void BM_CopyReference(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * n * 2 * static_cast<Index>(sizeof(float)));
 }
 
+// args: activation (as int), backward (0/1). 256 Ki floats: input and output stay in the core's L2, so this is
+// the arithmetic, not the memory. Items are elements.
+template <class B>
+void BM_Activation(benchmark::State& state) {
+  const Index n = Index(1) << 18;
+  const auto act = static_cast<Activation>(state.range(0));
+  const bool backward = state.range(1) != 0;
+  Threads one(1);
+  Buffer<float> x(n), dy(n), y(n);
+  fill_random(x, 3);
+  fill_random(dy, 4);
+  y.fill(0);
+  for (auto _ : state) {
+    if (backward)
+      backend::activation_backward(B{}, act, CView<float, 1>(x.data(), {n}), CView<float, 1>(dy.data(), {n}),
+                                   View<float, 1>(y.data(), {n}));
+    else
+      backend::activation_forward(B{}, act, CView<float, 1>(x.data(), {n}), View<float, 1>(y.data(), {n}));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.SetLabel(std::string(activation_name(act)) + (backward ? " backward" : " forward"));
+}
+
+void activation_args(benchmark::internal::Benchmark* b) {
+  for (Activation a : {Activation::Gelu, Activation::Silu, Activation::Sigmoid})
+    for (long backward : {0, 1}) b->Args({static_cast<long>(a), backward});
+  b->ArgNames({"act", "backward"})->Unit(benchmark::kMicrosecond);
+}
+
 void linear_sizes(benchmark::internal::Benchmark* b) {
   for (long threads : {1, 2})
     for (auto mkn : {std::array<long, 3>{4096, 64, 256}, {4096, 256, 1024}, {8192, 768, 768}, {2048, 1536, 1536}})
@@ -160,5 +190,8 @@ BENCHMARK(BM_LinearBackward)->Apply(linear_sizes);
 BENCHMARK(BM_CopyReference)->Args({8, 512, 128})->Args({8, 2048, 512})->Args({8, 512, 1536})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Conv1dForward)->Args({8, 512, 128, 4})->Args({8, 2048, 512, 4})->Args({8, 512, 1536, 4})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Conv1dBackward)->Args({8, 512, 128, 4})->Args({8, 2048, 512, 4})->Args({8, 512, 1536, 4})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_Activation<backend::Scalar>)->Apply(activation_args);
+BENCHMARK(BM_Activation<backend::Simd>)->Apply(activation_args);
 
 BENCHMARK_MAIN();

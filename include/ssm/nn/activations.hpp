@@ -1,10 +1,12 @@
 // ssm/nn/activations.hpp — pointwise activations (SiLU, GELU, softplus, …) and Dropout as layers without
-// parameters. Math: backend/scalar/elementwise.hpp. Inputs of any rank must be contiguous.
+// parameters. Math: backend/scalar/elementwise.hpp (GELU, SiLU and sigmoid vectorised for the Simd backend:
+// backend/simd/elementwise.hpp). Inputs of any rank must be contiguous.
 #pragma once
 
 #include <cstdint>
 
 #include "ssm/backend/scalar/elementwise.hpp"
+#include "ssm/backend/simd/elementwise.hpp"
 #include "ssm/core/context.hpp"
 
 namespace ssm::nn {
