@@ -18,9 +18,14 @@
 
 namespace ssm::simd {
 
+// Templates, though only float is used: nvcc's front end (which sees these headers through ssm/ssm.hpp) aborts on
+// vector-extension code it has to compile, and a template it never instantiates is only parsed.
+
 /// 1 + erf(z), lane by lane (float), through erfc as in the header comment.
-SSM_ALWAYS_INLINE Vec<float> one_plus_erf(Vec<float> z) {
-  using V = Vec<float>;
+template <class T>
+  requires std::is_same_v<T, float>
+SSM_ALWAYS_INLINE Vec<T> one_plus_erf(Vec<T> z) {
+  using V = Vec<T>;
   const V a = max(z, V(0.0f) - z);  // |z|
   const V t = V(1.0f) / fma(a, V(0.5f), V(1.0f));
   V p(0.17087277f);
@@ -38,13 +43,16 @@ SSM_ALWAYS_INLINE Vec<float> one_plus_erf(Vec<float> z) {
 }
 
 /// σ(x) = 1 / (1 + e⁻ˣ) (float lanes); 0 where e⁻ˣ overflows.
-SSM_ALWAYS_INLINE Vec<float> sigmoid(Vec<float> x) {
-  return Vec<float>(1.0f) / (Vec<float>(1.0f) + exp(Vec<float>(0.0f) - x));
+template <class T>
+  requires std::is_same_v<T, float>
+SSM_ALWAYS_INLINE Vec<T> sigmoid(Vec<T> x) {
+  return Vec<T>(1.0f) / (Vec<T>(1.0f) + exp(Vec<T>(0.0f) - x));
 }
 
-template <Activation A>
-SSM_ALWAYS_INLINE Vec<float> activate(Vec<float> x) {
-  using V = Vec<float>;
+template <Activation A, class T>
+  requires std::is_same_v<T, float>
+SSM_ALWAYS_INLINE Vec<T> activate(Vec<T> x) {
+  using V = Vec<T>;
   if constexpr (A == Activation::Gelu) {
     return V(0.5f) * x * one_plus_erf(x * V(0.70710678118654752440f));
   } else if constexpr (A == Activation::Silu) {
@@ -55,9 +63,10 @@ SSM_ALWAYS_INLINE Vec<float> activate(Vec<float> x) {
   }
 }
 
-template <Activation A>
-SSM_ALWAYS_INLINE Vec<float> activate_grad(Vec<float> x) {
-  using V = Vec<float>;
+template <Activation A, class T>
+  requires std::is_same_v<T, float>
+SSM_ALWAYS_INLINE Vec<T> activate_grad(Vec<T> x) {
+  using V = Vec<T>;
   if constexpr (A == Activation::Gelu) {
     const V cdf = V(0.5f) * one_plus_erf(x * V(0.70710678118654752440f));
     const V pdf = V(0.39894228040143267794f) * exp(V(-0.5f) * x * x);
@@ -72,36 +81,50 @@ SSM_ALWAYS_INLINE Vec<float> activate_grad(Vec<float> x) {
   }
 }
 
-template <Activation A>
-inline constexpr bool kVectorised = A == Activation::Gelu || A == Activation::Silu || A == Activation::Sigmoid;
-
 }  // namespace ssm::simd
 
 namespace ssm::backend {
+
+namespace detail {
+/// The lane loops of activation_forward / activation_backward below for one activation (float).
+template <Activation A>
+void simd_activation_forward(const float* xp, float* yp, Index n) {
+  using V = simd::Vec<float>;
+  parallel_for(n, 4096, [=](Index i0, Index i1) {
+    Index i = i0;
+    for (; i + V::W <= i1; i += V::W) simd::activate<A>(V::load(xp + i)).store(yp + i);
+    if (i < i1) {
+      const int r = static_cast<int>(i1 - i);
+      simd::activate<A>(V::load_partial(xp + i, r)).store_partial(yp + i, r);
+    }
+  });
+}
+
+template <Activation A>
+void simd_activation_backward(const float* xp, const float* gp, float* dxp, Index n) {
+  using V = simd::Vec<float>;
+  parallel_for(n, 4096, [=](Index i0, Index i1) {
+    Index i = i0;
+    for (; i + V::W <= i1; i += V::W) (simd::activate_grad<A>(V::load(xp + i)) * V::load(gp + i)).store(dxp + i);
+    if (i < i1) {
+      const int r = static_cast<int>(i1 - i);
+      (simd::activate_grad<A>(V::load_partial(xp + i, r)) * V::load_partial(gp + i, r)).store_partial(dxp + i, r);
+    }
+  });
+}
+}  // namespace detail
 
 /// y = act(x) (y may alias x): vector lanes for float GELU, SiLU and sigmoid, the Scalar loop otherwise.
 template <Real T>
 void activation_forward(Simd, Activation act, CView<T, 1> x, View<T, 1> y) {
   if constexpr (std::is_same_v<T, float>) {
-    const float* const xp = x.data();
-    float* const yp = y.data();
-    bool done = false;
-    detail::with_activation(act, [&](auto a) {
-      constexpr Activation A = decltype(a)::value;
-      if constexpr (simd::kVectorised<A>) {
-        using V = simd::Vec<float>;
-        parallel_for(x.extent(0), 4096, [=](Index i0, Index i1) {
-          Index i = i0;
-          for (; i + V::W <= i1; i += V::W) simd::activate<A>(V::load(xp + i)).store(yp + i);
-          if (i < i1) {
-            const int n = static_cast<int>(i1 - i);
-            simd::activate<A>(V::load_partial(xp + i, n)).store_partial(yp + i, n);
-          }
-        });
-        done = true;
-      }
-    });
-    if (done) return;
+    const Index n = x.extent(0);
+    switch (act) {
+      case Activation::Gelu: return detail::simd_activation_forward<Activation::Gelu>(x.data(), y.data(), n);
+      case Activation::Silu: return detail::simd_activation_forward<Activation::Silu>(x.data(), y.data(), n);
+      case Activation::Sigmoid: return detail::simd_activation_forward<Activation::Sigmoid>(x.data(), y.data(), n);
+      default: break;
+    }
   }
   activation_forward(Scalar{}, act, x, y);
 }
@@ -110,27 +133,16 @@ void activation_forward(Simd, Activation act, CView<T, 1> x, View<T, 1> y) {
 template <Real T>
 void activation_backward(Simd, Activation act, CView<T, 1> x, CView<T, 1> dy, View<T, 1> dx) {
   if constexpr (std::is_same_v<T, float>) {
-    const float* const xp = x.data();
-    const float* const gp = dy.data();
-    float* const dxp = dx.data();
-    bool done = false;
-    detail::with_activation(act, [&](auto a) {
-      constexpr Activation A = decltype(a)::value;
-      if constexpr (simd::kVectorised<A>) {
-        using V = simd::Vec<float>;
-        parallel_for(x.extent(0), 4096, [=](Index i0, Index i1) {
-          Index i = i0;
-          for (; i + V::W <= i1; i += V::W)
-            (simd::activate_grad<A>(V::load(xp + i)) * V::load(gp + i)).store(dxp + i);
-          if (i < i1) {
-            const int n = static_cast<int>(i1 - i);
-            (simd::activate_grad<A>(V::load_partial(xp + i, n)) * V::load_partial(gp + i, n)).store_partial(dxp + i, n);
-          }
-        });
-        done = true;
-      }
-    });
-    if (done) return;
+    const Index n = x.extent(0);
+    switch (act) {
+      case Activation::Gelu:
+        return detail::simd_activation_backward<Activation::Gelu>(x.data(), dy.data(), dx.data(), n);
+      case Activation::Silu:
+        return detail::simd_activation_backward<Activation::Silu>(x.data(), dy.data(), dx.data(), n);
+      case Activation::Sigmoid:
+        return detail::simd_activation_backward<Activation::Sigmoid>(x.data(), dy.data(), dx.data(), n);
+      default: break;
+    }
   }
   activation_backward(Scalar{}, act, x, dy, dx);
 }
