@@ -42,11 +42,10 @@ SSM_ALWAYS_INLINE Vec<T> one_plus_erf(Vec<T> z) {
   return select(z < V(0.0f), erfc, V(2.0f) - erfc);
 }
 
-/// σ(x) = 1 / (1 + e⁻ˣ) (float lanes); 0 where e⁻ˣ overflows.
-template <class T>
-  requires std::is_same_v<T, float>
+/// σ(x) = 1 / (1 + e⁻ˣ), lane by lane; 0 where e⁻ˣ overflows. (Also the selective scan's gate.)
+template <Real T>
 SSM_ALWAYS_INLINE Vec<T> sigmoid(Vec<T> x) {
-  return Vec<T>(1.0f) / (Vec<T>(1.0f) + exp(Vec<T>(0.0f) - x));
+  return Vec<T>(T(1)) / (Vec<T>(T(1)) + exp(-x));
 }
 
 template <Activation A, class T>

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "ssm/backend/scalar/selective_scan.hpp"
+#include "ssm/backend/simd/elementwise.hpp"
 #include "ssm/backend/simd/vec.hpp"
 
 #if defined(_OPENMP)
@@ -62,16 +63,11 @@ SSM_ALWAYS_INLINE V<T> softplus(V<T> x) {
   }
 }
 
-/// σ(x) = 1 / (1 + e^−x) (0 where e^−x overflows).
-template <Real T>
-SSM_ALWAYS_INLINE V<T> sigmoid(V<T> x) {
-  return V<T>(T(1)) / (V<T>(T(1)) + simd::exp(-x));
-}
 
 /// d softplus / dx = σ(x), 1 above 20.
 template <Real T>
 SSM_ALWAYS_INLINE V<T> softplus_grad(V<T> x) {
-  return simd::select(x > V<T>(T(20)), V<T>(T(1)), sigmoid(x));
+  return simd::select(x > V<T>(T(20)), V<T>(T(1)), simd::sigmoid(x));
 }
 
 /// Raw pointers and strides of the inputs, copied into the parallel loops by value (docs/design.md §4).
@@ -212,7 +208,7 @@ void forward_block(const In<T>& P, const FwdOut<T>& O, Index b, Index d0, T* scr
       Vt out = simd::fma(Dv, io.load(u + t * P.u_t), Vt::load(ys + i * W));
       if (z) {
         const Vt zz = io.load(z + t * P.z_t);
-        out = out * (zz * sigmoid<T>(zz));
+        out = out * (zz * simd::sigmoid<T>(zz));
       }
       io.store(out, y + t * O.y_t);
     }
@@ -357,7 +353,7 @@ void backward_group(const In<T>& P, const BwdIO<T>& G, Index b, Index grp, T* sc
         Vt g = io.load(dy + t * G.dy_t + d0);
         if (z) {
           const Vt zz = io.load(z + t * P.z_t + d0);
-          const Vt sg = sigmoid<T>(zz);
+          const Vt sg = simd::sigmoid<T>(zz);
           if (dz_out)
             io.store(g * Vt::load(ys + i * W) * (sg * (Vt(T(1)) + zz * (Vt(T(1)) - sg))), dz_out + t * G.dz_t + d0);
           g = g * (zz * sg);
