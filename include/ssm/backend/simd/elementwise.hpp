@@ -28,16 +28,12 @@ SSM_ALWAYS_INLINE Vec<T> one_plus_erf(Vec<T> z) {
   using V = Vec<T>;
   const V a = max(z, V(0.0f) - z);  // |z|
   const V t = V(1.0f) / fma(a, V(0.5f), V(1.0f));
-  V p(0.17087277f);
-  p = fma(p, t, V(-0.82215223f));
-  p = fma(p, t, V(1.48851587f));
-  p = fma(p, t, V(-1.13520398f));
-  p = fma(p, t, V(0.27886807f));
-  p = fma(p, t, V(-0.18628806f));
-  p = fma(p, t, V(0.09678418f));
-  p = fma(p, t, V(0.37409196f));
-  p = fma(p, t, V(1.00002368f));
-  p = fma(p, t, V(-1.26551223f));
+  // P(t) = Σ cᵢ tⁱ, i = 0 … 9, by Estrin's scheme (four dependent FMA levels instead of Horner's nine).
+  const V t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const V q0 = fma(V(1.00002368f), t, V(-1.26551223f)), q1 = fma(V(0.09678418f), t, V(0.37409196f)),
+          q2 = fma(V(0.27886807f), t, V(-0.18628806f)), q3 = fma(V(1.48851587f), t, V(-1.13520398f)),
+          q4 = fma(V(0.17087277f), t, V(-0.82215223f));
+  const V p = fma(q4, t8, fma(fma(q3, t2, q2), t4, fma(q1, t2, q0)));
   const V erfc = t * exp(p - a * a);
   return select(z < V(0.0f), erfc, V(2.0f) - erfc);
 }
