@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "ssm/data/batching.hpp"
@@ -204,11 +205,57 @@ TEST_CASE("IMDB loaders: the aclImdb tree and the TSV") {
   CHECK(load_imdb_dir(dir.path.string(), "train", {.skip_bad_rows = true}).report.malformed == 1);
   CHECK_THROWS_WITH_AS(load_imdb_dir(dir.path.string(), "test"), doctest::Contains("holds no IMDB split 'test'"), Error);
 
+  CHECK(ds.examples[0].group.empty());  // no urls_*.txt: no movies
+
   const auto tsv = dir.write("train.tsv", "0\tbad movie\n1\tgood movie\n");
   auto t = load_imdb_tsv(tsv);
   CHECK(t.classes == std::vector<std::string>{"negative", "positive"});
   CHECK(t.size() == 2);
   CHECK(t.examples[1].label == 1);
+}
+
+TEST_CASE("IMDB movies from urls_*.txt, and a split that keeps each movie in one part") {
+  TempDir dir;
+  // 12 reviews per class of 6 movies (line <id> of urls_<class>.txt is review <id>'s movie), CRLF in one file.
+  std::string pos_urls, neg_urls;
+  for (int id = 0; id < 12; ++id) {
+    dir.write("aclImdb/train/pos/" + std::to_string(id) + "_9.txt", "good " + std::to_string(id));
+    dir.write("aclImdb/train/neg/" + std::to_string(id) + "_2.txt", "bad " + std::to_string(id));
+    pos_urls += "http://www.imdb.com/title/tt" + std::to_string(id / 2) + "/usercomments\n";
+    neg_urls += "http://www.imdb.com/title/tt" + std::to_string(3 + id / 4) + "/usercomments\r\n";
+  }
+  dir.write("aclImdb/train/urls_pos.txt", pos_urls);
+  dir.write("aclImdb/train/urls_neg.txt", neg_urls);
+  const auto ds = load_imdb_dir(dir.path.string(), "train");
+  REQUIRE(ds.size() == 24);
+  for (const auto& e : ds.examples) {
+    const int id = std::stoi(e.text.substr(e.text.find(' ') + 1));
+    CHECK(e.group == "http://www.imdb.com/title/tt" + std::to_string(e.label ? id / 2 : 3 + id / 4) + "/usercomments");
+  }
+  // Movies tt3 … tt5 have reviews of both classes; every movie lands wholly in one part, for every seed.
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const auto parts = grouped_split(ds, {0.75, 0.25}, seed);
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0].size() + parts[1].size() == 24);
+    CHECK(parts[1].size() >= 2);
+    std::map<std::string, int> where;
+    for (int p = 0; p < 2; ++p)
+      for (const auto& e : parts[static_cast<std::size_t>(p)].examples) {
+        const auto [it, fresh] = where.try_emplace(e.group, p);
+        CHECK(it->second == p);
+      }
+    CHECK(grouped_split(ds, {0.75, 0.25}, seed)[1].examples.size() == parts[1].examples.size());  // seeded
+  }
+  // Examples without a group are groups of their own; bad fractions are refused.
+  TextDataset loose;
+  loose.classes = {"a"};
+  for (int i = 0; i < 10; ++i) loose.examples.push_back({0, std::to_string(i), ""});
+  CHECK(grouped_split(loose, {0.7, 0.3}, 3)[0].size() == 7);
+  CHECK_THROWS_AS(grouped_split(loose, {0.7, 0.2}, 3), Error);
+
+  // A review without its movie line names the file.
+  dir.write("aclImdb/train/pos/12_8.txt", "good 12");
+  CHECK_THROWS_WITH_AS(load_imdb_dir(dir.path.string(), "train"), doctest::Contains("urls_pos.txt"), Error);
 }
 
 TEST_CASE("gzip-compressed files are read through gzip") {

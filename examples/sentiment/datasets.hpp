@@ -21,6 +21,7 @@ struct DataOptions {
   std::string train_file, test_file;
   std::string label_column = "label", text_column = "text";
   double val_fraction = 0.1;       ///< IMDB / generic with a test file: validation carved from train
+  std::string val_split = "random"; ///< IMDB: random (stratified) | movie (whole movies, from urls_*.txt)
   Index limit = -1;                ///< train on a stratified subset of this many examples
   bool skip_bad_rows = false;
   std::uint64_t seed = 1;
@@ -78,7 +79,17 @@ inline Splits load_splits(const DataOptions& o) {
       s.protocol = "IMDB official split (label/text TSV); validation carved from train";
     }
     s.reports = {{"train", train.report}, {"test", test.report}};
-    auto parts = stratified_split(train, {1.0 - o.val_fraction, o.val_fraction}, o.seed);
+    SSM_CHECK(o.val_split == "random" || o.val_split == "movie", "--val-split is random or movie, found '",
+              o.val_split, "'");
+    const bool by_movie = o.val_split == "movie";
+    if (by_movie) {
+      for (const auto& e : train.examples)
+        SSM_CHECK(!e.group.empty(), "--val-split movie needs the movie of every training review: ", train.source,
+                  "/urls_pos.txt and urls_neg.txt (they come with aclImdb_v1.tar.gz; the TSV form has no movies)");
+      s.protocol += " by movie (no movie in both)";
+    }
+    auto parts = by_movie ? grouped_split(train, {1.0 - o.val_fraction, o.val_fraction}, o.seed)
+                          : stratified_split(train, {1.0 - o.val_fraction, o.val_fraction}, o.seed);
     s.train = std::move(parts[0]);
     s.val = std::move(parts[1]);
     s.test = std::move(test);

@@ -608,6 +608,8 @@ int main(int argc, char** argv) {
   auto& label_col = cli.option<std::string>("label-column", "label", "generic CSV: the label column");
   auto& text_col = cli.option<std::string>("text-column", "text", "generic CSV: the text column");
   auto& val_fraction = cli.option<double>("val-fraction", 0.1, "IMDB / generic: validation fraction carved from train");
+  auto& val_split = cli.option<std::string>("val-split", "random",
+                                            "IMDB: random (stratified) | movie (no movie in both; needs urls_*.txt)");
   auto& limit = cli.option<long>("limit", -1, "train on a stratified subset of this many examples");
   auto& skip_bad = cli.option<bool>("skip-bad-rows", false, "skip (and count) malformed rows instead of stopping");
   auto& model = cli.option<std::string>("model", "cnn", "model: " + model_names());
@@ -655,7 +657,7 @@ int main(int argc, char** argv) {
   try {
     set_num_threads(static_cast<int>(threads));
     d = {.dir = data_dir, .dataset = dataset, .train_file = train_file, .test_file = test_file, .label_column = label_col,
-         .text_column = text_col, .val_fraction = val_fraction, .limit = limit, .skip_bad_rows = skip_bad,
+         .text_column = text_col, .val_fraction = val_fraction, .val_split = val_split, .limit = limit, .skip_bad_rows = skip_bad,
          .seed = static_cast<std::uint64_t>(seed)};
     tk = {.kind = tokenizer, .max_length = max_length, .vocab_size = vocab_size, .min_count = min_count};
     t = {.epochs = epochs, .batch = batch, .eval_batch = eval_batch, .max_steps = max_steps, .patience = patience,

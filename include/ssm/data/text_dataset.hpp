@@ -20,7 +20,8 @@ namespace ssm::data {
 
 struct TextExample {
   std::int32_t label = 0;
-  std::string text;  ///< UTF-8
+  std::string text;   ///< UTF-8
+  std::string group;  ///< examples that must stay in one split (IMDB: the movie's URL); empty: none
 };
 
 /// What a loader saw: rows read, rows kept, and why the others were dropped.
@@ -321,6 +322,8 @@ inline std::filesystem::path imdb_split_dir(const std::string& root, const std::
 
 /// The aclImdb tree: SPLIT/pos/<id>_<rating>.txt (rating 7–10) and SPLIT/neg/… (rating 1–4). Classes: negative,
 /// positive. Files are read in (class, id) order; with a limit, the classes alternate so a subset stays balanced.
+/// Where SPLIT/urls_pos.txt and urls_neg.txt exist (they do in aclImdb_v1.tar.gz), line <id> of the class's file
+/// is the review's movie, kept as TextExample::group (for grouped_split).
 inline TextDataset load_imdb_dir(const std::string& root, const std::string& split, const LoadOptions& opt = {}) {
   namespace fs = std::filesystem;
   const fs::path dir = imdb_split_dir(root, split);
@@ -364,13 +367,37 @@ inline TextDataset load_imdb_dir(const std::string& root, const std::string& spl
     std::sort(files[static_cast<std::size_t>(label)].begin(), files[static_cast<std::size_t>(label)].end(),
               [](const File& a, const File& b) { return a.id < b.id; });
   }
+  std::vector<std::vector<std::string>> urls(2);  // per class, line i: the movie of review id i
+  for (std::int32_t label : {0, 1}) {
+    const fs::path path = dir / (label ? "urls_pos.txt" : "urls_neg.txt");
+    if (!fs::exists(path)) continue;
+    const std::string text = read_file(path.string());
+    auto& lines = urls[static_cast<std::size_t>(label)];
+    for (std::size_t at = 0; at < text.size();) {
+      std::size_t end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(at, end - at);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(std::move(line));
+      at = end + 1;
+    }
+    for (const File& f : files[static_cast<std::size_t>(label)])
+      SSM_CHECK(static_cast<std::size_t>(f.id) < lines.size() && !lines[static_cast<std::size_t>(f.id)].empty(),
+                path.string(), ": no movie for review ", f.path.filename().string(), " (line ", f.id + 1, " of ",
+                lines.size(), " is missing or empty)");
+  }
   const std::size_t n = std::max(files[0].size(), files[1].size());
   for (std::size_t i = 0; i < n; ++i)
     for (auto& list : files) {
       if (i >= list.size()) continue;
       std::string text = read_file(list[i].path.string());
       while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      if (!detail::add_example(ds, opt, list[i].path.string(), list[i].label, std::move(text))) return ds;
+      const std::size_t before = ds.examples.size();
+      const bool more = detail::add_example(ds, opt, list[i].path.string(), list[i].label, std::move(text));
+      const auto& movies = urls[static_cast<std::size_t>(list[i].label)];
+      if (ds.examples.size() > before && !movies.empty())
+        ds.examples.back().group = movies[static_cast<std::size_t>(list[i].id)];
+      if (!more) return ds;
     }
   return ds;
 }
@@ -417,6 +444,52 @@ inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const st
     out[p].source = ds.source;
     for (Index i : parts[p]) out[p].examples.push_back(ds.examples[static_cast<std::size_t>(i)]);
     out[p].report.loaded = out[p].size();
+  }
+  return out;
+}
+
+/// Like stratified_split, but all examples of one group (TextExample::group; an example without one is a group of
+/// its own) land in the same part: the groups are shuffled with the seed and dealt to the parts in turn, each part
+/// taking groups until it holds its fraction of the examples. Class balance then holds on average, not exactly.
+inline std::vector<TextDataset> grouped_split(const TextDataset& ds, const std::vector<double>& fractions,
+                                              std::uint64_t seed) {
+  SSM_CHECK(!fractions.empty(), "grouped_split needs at least one fraction");
+  double total = 0;
+  for (double f : fractions) {
+    SSM_CHECK(f >= 0, "split fractions must be >= 0, found ", f);
+    total += f;
+  }
+  SSM_CHECK(std::abs(total - 1.0) < 1e-9, "split fractions must sum to 1, found ", total);
+  std::map<std::string, std::size_t> index;
+  std::vector<std::vector<Index>> groups;
+  for (Index i = 0; i < ds.size(); ++i) {
+    const std::string& g = ds.examples[static_cast<std::size_t>(i)].group;
+    if (g.empty()) {
+      groups.push_back({i});
+      continue;
+    }
+    const auto [it, fresh] = index.try_emplace(g, groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(i);
+  }
+  Rng rng(seed, 0x6a7);
+  for (std::size_t i = groups.size(); i > 1; --i) std::swap(groups[i - 1], groups[rng.uniform_int(i)]);
+  std::vector<std::vector<Index>> parts(fractions.size());
+  std::size_t p = 0, taken = 0;
+  double cum = fractions[0];
+  for (auto& g : groups) {
+    while (p + 1 < fractions.size() && static_cast<double>(taken) >= cum * static_cast<double>(ds.size()))
+      cum += fractions[++p];
+    parts[p].insert(parts[p].end(), g.begin(), g.end());
+    taken += g.size();
+  }
+  std::vector<TextDataset> out(fractions.size());
+  for (std::size_t q = 0; q < parts.size(); ++q) {
+    std::sort(parts[q].begin(), parts[q].end());
+    out[q].classes = ds.classes;
+    out[q].source = ds.source;
+    for (Index i : parts[q]) out[q].examples.push_back(ds.examples[static_cast<std::size_t>(i)]);
+    out[q].report.loaded = out[q].size();
   }
   return out;
 }
