@@ -411,17 +411,37 @@ inline TextDataset load_imdb_tsv(const std::string& path, const LoadOptions& opt
 
 // ---- splits --------------------------------------------------------------------------------------------------
 
-/// Splits by class with the given fractions (summing to 1): within each class the examples are shuffled with
-/// the seed and cut at round(cumulative fraction · count). Each part keeps the original order of its examples.
-inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const std::vector<double>& fractions,
-                                                 std::uint64_t seed) {
-  SSM_CHECK(!fractions.empty(), "stratified_split needs at least one fraction");
+namespace detail {
+/// The split functions' fractions: at least one, none negative, summing to 1.
+inline void check_fractions(const char* who, const std::vector<double>& fractions) {
+  SSM_CHECK(!fractions.empty(), who, " needs at least one fraction");
   double total = 0;
   for (double f : fractions) {
     SSM_CHECK(f >= 0, "split fractions must be >= 0, found ", f);
     total += f;
   }
   SSM_CHECK(std::abs(total - 1.0) < 1e-9, "split fractions must sum to 1, found ", total);
+}
+
+/// One data set per part, each holding its examples (indices into ds) in their original order.
+inline std::vector<TextDataset> gather_parts(const TextDataset& ds, std::vector<std::vector<Index>>& parts) {
+  std::vector<TextDataset> out(parts.size());
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    std::sort(parts[p].begin(), parts[p].end());
+    out[p].classes = ds.classes;
+    out[p].source = ds.source;
+    for (Index i : parts[p]) out[p].examples.push_back(ds.examples[static_cast<std::size_t>(i)]);
+    out[p].report.loaded = out[p].size();
+  }
+  return out;
+}
+}  // namespace detail
+
+/// Splits by class with the given fractions (summing to 1): within each class the examples are shuffled with
+/// the seed and cut at round(cumulative fraction · count). Each part keeps the original order of its examples.
+inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const std::vector<double>& fractions,
+                                                 std::uint64_t seed) {
+  detail::check_fractions("stratified_split", fractions);
   std::vector<std::vector<Index>> by_class(ds.classes.size());
   for (Index i = 0; i < ds.size(); ++i) by_class[static_cast<std::size_t>(ds.examples[static_cast<std::size_t>(i)].label)].push_back(i);
   std::vector<std::vector<Index>> parts(fractions.size());
@@ -437,15 +457,7 @@ inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const st
       begin = std::max(begin, std::min(end, idx.size()));
     }
   }
-  std::vector<TextDataset> out(fractions.size());
-  for (std::size_t p = 0; p < parts.size(); ++p) {
-    std::sort(parts[p].begin(), parts[p].end());
-    out[p].classes = ds.classes;
-    out[p].source = ds.source;
-    for (Index i : parts[p]) out[p].examples.push_back(ds.examples[static_cast<std::size_t>(i)]);
-    out[p].report.loaded = out[p].size();
-  }
-  return out;
+  return detail::gather_parts(ds, parts);
 }
 
 /// Like stratified_split, but all examples of one group (TextExample::group; an example without one is a group of
@@ -453,13 +465,7 @@ inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const st
 /// taking groups until it holds its fraction of the examples. Class balance then holds on average, not exactly.
 inline std::vector<TextDataset> grouped_split(const TextDataset& ds, const std::vector<double>& fractions,
                                               std::uint64_t seed) {
-  SSM_CHECK(!fractions.empty(), "grouped_split needs at least one fraction");
-  double total = 0;
-  for (double f : fractions) {
-    SSM_CHECK(f >= 0, "split fractions must be >= 0, found ", f);
-    total += f;
-  }
-  SSM_CHECK(std::abs(total - 1.0) < 1e-9, "split fractions must sum to 1, found ", total);
+  detail::check_fractions("grouped_split", fractions);
   std::map<std::string, std::size_t> index;
   std::vector<std::vector<Index>> groups;
   for (Index i = 0; i < ds.size(); ++i) {
@@ -483,15 +489,7 @@ inline std::vector<TextDataset> grouped_split(const TextDataset& ds, const std::
     parts[p].insert(parts[p].end(), g.begin(), g.end());
     taken += g.size();
   }
-  std::vector<TextDataset> out(fractions.size());
-  for (std::size_t q = 0; q < parts.size(); ++q) {
-    std::sort(parts[q].begin(), parts[q].end());
-    out[q].classes = ds.classes;
-    out[q].source = ds.source;
-    for (Index i : parts[q]) out[q].examples.push_back(ds.examples[static_cast<std::size_t>(i)]);
-    out[q].report.loaded = out[q].size();
-  }
-  return out;
+  return detail::gather_parts(ds, parts);
 }
 
 /// A stratified random subset of at most n examples (n < 0 or n >= size: everything).
