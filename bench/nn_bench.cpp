@@ -1,6 +1,7 @@
 // bench/nn_bench.cpp — the generic layers at a few sizes: Linear (forward, backward), depthwise causal
-// Conv1d (forward, backward) and the activations (Scalar loop vs Simd lanes, one thread). Items are tokens (rows); Linear also reports GFLOP/s, to compare with the
-// machine's fp32 FMA peak (docs/performance.md).
+// Conv1d (forward, backward) and the activations (Scalar loop vs Simd lanes, one thread). Items are tokens
+// (rows; elements for the activations); Linear also reports GFLOP/s, to compare with the machine's fp32 FMA peak
+// (docs/performance.md).
 #include <benchmark/benchmark.h>
 
 #include "ssm/ssm.hpp"

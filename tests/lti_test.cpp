@@ -567,9 +567,9 @@ TEST_CASE("Simd layers equal Scalar layers: S4 (Cauchy path), S4D (bidirectional
 }
 
 /// The evaluation-mode kernel memo: a second evaluation forward with the same parameters and length reuses the
-/// kernel and its spectrum and gives the same bits; any change of a parameter the kernel depends on is a miss whose result equals a
-/// fresh layer's; a change elsewhere (D) is a hit and still equals a fresh layer's; training forwards bypass it,
-/// and backward refuses an evaluation forward's cache.
+/// kernel and its spectrum and gives the same bits; any change of a parameter the kernel depends on is a miss
+/// whose result equals a fresh layer's; a change elsewhere (D) is a hit and still equals a fresh layer's; training
+/// forwards bypass it, and backward refuses an evaluation forward's cache.
 template <class Layer, class KernelParams>
 void check_kernel_memo(const typename Layer::Config& cfg, KernelParams kernel_params) {
   const Index Bn = 2, L = 12, L2 = 7, H = cfg.d_model;

@@ -657,7 +657,8 @@ int main(int argc, char** argv) {
   try {
     set_num_threads(static_cast<int>(threads));
     d = {.dir = data_dir, .dataset = dataset, .train_file = train_file, .test_file = test_file, .label_column = label_col,
-         .text_column = text_col, .val_fraction = val_fraction, .val_split = val_split, .limit = limit, .skip_bad_rows = skip_bad,
+         .text_column = text_col, .val_fraction = val_fraction, .val_split = val_split, .limit = limit,
+         .skip_bad_rows = skip_bad,
          .seed = static_cast<std::uint64_t>(seed)};
     tk = {.kind = tokenizer, .max_length = max_length, .vocab_size = vocab_size, .min_count = min_count};
     t = {.epochs = epochs, .batch = batch, .eval_batch = eval_batch, .max_steps = max_steps, .patience = patience,

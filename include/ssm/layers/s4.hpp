@@ -208,7 +208,8 @@ class S4 {
       }
       s.ready = true;
     }
-    s.template advance<B>(x_t, View<const T, 1>(p.shell.d), [&](Index h) { return &s.c[static_cast<std::size_t>(h * N)]; });
+    s.template advance<B>(x_t, View<const T, 1>(p.shell.d),
+                          [&](Index h) { return &s.c[static_cast<std::size_t>(h * N)]; });
     shell_.step_output(p.shell, View<T, 2>(s.z.data(), {Bn, H}),
                        View<T, 2>(s.scratch.data(), {Bn, cfg_.glu ? 2 * H : H}), y_t);
   }

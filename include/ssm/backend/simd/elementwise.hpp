@@ -6,8 +6,8 @@
 //   erfc(z) ≈ t · exp(−z² + P(t)),  t = 1 / (1 + z/2),  z ≥ 0,
 // with the degree-9 polynomial P of Press et al., Numerical Recipes (2nd ed., §6.2, "erfcc"), whose fractional
 // error is below 1.2e-7 for every z ≥ 0; then 1 + erf(z) = 2 − erfc(z) for z ≥ 0 and erfc(−z) for z < 0.
-// GELU'(x) = Φ(x) + x φ(x) with φ(x) = exp(−x²/2)/√(2π). tests/simd_test.cpp holds the results to the scalar
-// ones (std::erf, std::exp) on random and extreme inputs.
+// GELU'(x) = Φ(x) + x φ(x) with φ(x) = exp(−x²/2)/√(2π). tests/simd_test.cpp holds the results to the exact
+// values (erfc, exp in double) on random and extreme inputs.
 #pragma once
 
 #include <type_traits>

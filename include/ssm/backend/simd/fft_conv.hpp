@@ -67,7 +67,8 @@ inline constexpr Index kL2Fft = 4096;
 /// Calls bf(a, a + len/2, wr, wi) for every butterfly of the stage of span len over [begin, end) (a multiple of
 /// len), with the twiddle wr + i·wi = e^{∓2πi·j/len} (− when `negative`) of the butterfly's offset j in its group.
 template <class T, class F>
-SSM_ALWAYS_INLINE void lane_stage(const LaneFftPlan<T>& plan, Index len, Index begin, Index end, bool negative, F&& bf) {
+SSM_ALWAYS_INLINE void lane_stage(const LaneFftPlan<T>& plan, Index len, Index begin, Index end, bool negative,
+                                  F&& bf) {
   using V = simd::Vec<T>;
   const Index half = len / 2, step = plan.n / len;
   for (Index j = 0; j < half; ++j) {
