@@ -3,8 +3,9 @@
 # Uses sudo when not run as root. CUDA is optional and not installed here (see README, "CUDA").
 set -euo pipefail
 
+# libcli11-dev, nlohmann-json3-dev: the example programs' command lines, config files and results files.
 # python3-matplotlib: examples/sentiment/plot_sentiment.py (plots of the sentiment program's results); gzip reads *.tsv.gz data.
-packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev python3-matplotlib gzip)
+packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev python3-matplotlib gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
