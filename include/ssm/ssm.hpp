@@ -1,5 +1,7 @@
 // ssm/ssm.hpp — the umbrella header: everything the library offers on the host.
-// CUDA code is not included here; a .cu file includes "ssm/backend/cuda/cuda.cuh" as well.
+// CUDA code is not included here; a .cu file includes "ssm/backend/cuda/cuda.cuh" as well. The model registry
+// (ssm/models/registry.hpp) is not either: it instantiates every model, so only the files that build models by name
+// include it.
 #pragma once
 
 #include "ssm/core/buffer.hpp"
@@ -34,10 +36,13 @@
 #include "ssm/optim/schedule.hpp"
 #include "ssm/optim/sgd.hpp"
 
+#include "ssm/train/batch_source.hpp"
 #include "ssm/train/checkpoint.hpp"
 #include "ssm/train/early_stopping.hpp"
+#include "ssm/train/evaluate.hpp"
 #include "ssm/train/gradient_check.hpp"
 #include "ssm/train/metrics.hpp"
+#include "ssm/train/trainer.hpp"
 
 #include "ssm/data/batching.hpp"
 #include "ssm/data/csv.hpp"
@@ -49,6 +54,7 @@
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/discretize/discretize.hpp"
 
+#include "ssm/layers/bimamba.hpp"
 #include "ssm/layers/lssl.hpp"
 #include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/mamba.hpp"
@@ -58,5 +64,6 @@
 #include "ssm/models/cnn_classifier.hpp"
 #include "ssm/models/conv_classifier.hpp"
 #include "ssm/models/lstm_classifier.hpp"
+#include "ssm/models/model.hpp"
 #include "ssm/models/sequence_model.hpp"
 #include "ssm/models/transformer_classifier.hpp"

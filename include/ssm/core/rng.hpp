@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <numbers>
+#include <string>
 
 #include "ssm/core/config.hpp"
 #include "ssm/core/view.hpp"
@@ -82,6 +84,31 @@ class Rng {
       lane_ = 0;
     }
     return block_.v[lane_++];
+  }
+
+  /// The generator's position as text (seed, stream, counter, lane, Box–Muller spare), and back: a run that saves
+  /// it and restores it later draws exactly the numbers an uninterrupted run would.
+  std::string save() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%llu %llu %llu %d %d %a", static_cast<unsigned long long>(seed_),
+                  static_cast<unsigned long long>(stream_), static_cast<unsigned long long>(counter_), lane_,
+                  has_spare_ ? 1 : 0, spare_);
+    return buf;
+  }
+  void restore(const std::string& s) {
+    unsigned long long seed = 0, stream = 0, counter = 0;
+    int lane = 0, spare_flag = 0;
+    double spare = 0;
+    SSM_CHECK(std::sscanf(s.c_str(), "%llu %llu %llu %d %d %la", &seed, &stream, &counter, &lane, &spare_flag,
+                          &spare) == 6 && lane >= 0 && lane <= 4,
+              "Rng::restore: malformed generator state '", s, "'");
+    seed_ = seed;
+    stream_ = stream;
+    counter_ = counter;
+    lane_ = lane;
+    has_spare_ = spare_flag != 0;
+    spare_ = spare;
+    if (lane_ < 4) block_ = detail::philox_bits(seed_, stream_, counter_ - 1);  // the block being consumed
   }
 
   /// Uniform in [0, 1).

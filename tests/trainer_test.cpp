@@ -1,0 +1,364 @@
+// tests/trainer_test.cpp — the library's trainer and model registry: a resumed run equals an uninterrupted one bit
+// for bit (data set and generator sources, dropout, accumulation), the gradient hook sees every gradient once per
+// step before the update, NaN/Inf stops name the step and the tensor, every registered model builds and round-trips
+// through save/load, and generator states restore exactly.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ssm/data/selective_copying.hpp"
+#include "ssm/models/registry.hpp"
+#include "ssm/train/trainer.hpp"
+#include "test_util.hpp"
+
+using namespace ssm;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh scratch directory per test.
+struct ScratchDir {
+  fs::path path;
+  explicit ScratchDir(const std::string& name) {
+    path = fs::temp_directory_path() / ("ssm_trainer_test_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~ScratchDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& f) const { return (path / f).string(); }
+};
+
+/// 96 sequences of lengths 3..12 over 20 tokens; label 1 when token 5 occurs.
+data::EncodedDataset toy_dataset(std::uint64_t seed) {
+  data::EncodedDataset ds;
+  ds.classes = 2;
+  Rng rng(seed);
+  for (int i = 0; i < 96; ++i) {
+    std::vector<std::int32_t> t(static_cast<std::size_t>(3 + rng.uniform_int(10)));
+    for (auto& x : t) x = 2 + static_cast<std::int32_t>(rng.uniform_int(18));
+    if (i % 2) t[rng.uniform_int(t.size())] = 5;
+    ds.labels.push_back(static_cast<std::int32_t>(std::find(t.begin(), t.end(), 5) != t.end()));
+    ds.tokens.push_back(std::move(t));
+  }
+  return ds;
+}
+
+/// Mean cross-entropy and accuracy over a data set.
+train::Evaluation evaluate(Model& m, const data::EncodedDataset& ds, Workspace& ws) {
+  nn::CrossEntropy<float> ce;
+  double loss = 0, correct = 0, n = 0;
+  for (auto& idx : data::bucket_batches(ds, 16, nullptr)) {
+    auto b = data::make_batch(ds, idx);
+    std::vector<float> logits(static_cast<std::size_t>(b.batch * 2));
+    ws.reset();
+    Context ctx(ws, false, 0);
+    m.forward(b.token_view(), b.length_view(), View<float, 2>(logits.data(), {b.batch, 2}), ctx);
+    auto st = ce.forward_backward(View<const float, 2>(logits.data(), {b.batch, 2}), b.label_view(), View<float, 2>());
+    loss += st.loss * static_cast<double>(b.batch);
+    correct += static_cast<double>(st.correct);
+    n += static_cast<double>(b.batch);
+  }
+  return {loss / n, correct / n};
+}
+
+std::vector<float> values(Model& m) {
+  auto v = m.parameters().value_view();
+  return std::vector<float>(v.data(), v.data() + v.size());
+}
+
+void check_same_curves(const std::vector<train::CurveRow>& a, const std::vector<train::CurveRow>& b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].epoch == b[i].epoch);
+    CHECK(a[i].step == b[i].step);
+    CHECK(a[i].train_loss == b[i].train_loss);  // exact: the same arithmetic in the same order
+    CHECK(a[i].train_acc == b[i].train_acc);
+    CHECK(a[i].val_loss == b[i].val_loss);
+    CHECK(a[i].val_acc == b[i].val_acc);
+    CHECK(a[i].lr == b[i].lr);
+  }
+}
+
+ModelOptions cnn_options() {
+  ModelOptions o;
+  o.name = "cnn";
+  o.vocab = 20;
+  o.dim = 8;
+  o.filters = 4;
+  o.dropout = 0.25;  // dropout masks must replay on resume too
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("trainer") {
+
+TEST_CASE("a resumed run (data set, dropout, word dropout, early stopping state) equals an uninterrupted one") {
+  const auto ds = toy_dataset(3);
+  ScratchDir dir("resume_ds");
+  train::TrainerOptions to;
+  to.epochs = 3;
+  to.adamw.lr = 1e-2;
+  to.patience = 5;
+  to.log_seconds = 0;  // a progress report after every step
+  const auto run = [&](const std::string& out, bool resume, long interrupt_at, train::TrainResult* res) {
+    auto model = make_model(cnn_options());
+    model->init(7);
+    train::DatasetBatches src(ds, 16, 11, /*word_dropout=*/0.1);
+    auto o = to;
+    o.out_dir = out;
+    o.resume = resume;
+    train::Trainer t(*model, src, o);
+    t.set_evaluator([&](Model& m, Workspace& ws) { return evaluate(m, ds, ws); });
+    t.on_progress([&](const train::Progress& p) { return p.step != interrupt_at; });
+    *res = t.run();
+    return values(*model);
+  };
+  train::TrainResult full, first, second;
+  const auto ref = run(dir / "a", false, -1, &full);
+  CHECK(full.steps == 18);  // 6 batches × 3 epochs
+  CHECK(full.curves.size() == 3);
+  // Interrupted in the middle of epoch 2 (step 9 of 18), then resumed by a new process' worth of objects.
+  run(dir / "b", false, 9, &first);
+  CHECK(first.interrupted);
+  CHECK(first.steps == 9);
+  const auto resumed = run(dir / "b", true, -1, &second);
+  CHECK(second.steps == 18);
+  CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
+  check_same_curves(full.curves, second.curves);
+  // The best checkpoint is the model at the best evaluation, and load_model rebuilds it from the options.
+  REQUIRE(!full.best_path.empty());
+  CHECK_NOTHROW(Checkpoint::load(full.best_path));
+}
+
+TEST_CASE("a resumed run (generator stream, per-token Mamba, accumulation, eval every N steps) equals an "
+          "uninterrupted one") {
+  ScratchDir dir("resume_gen");
+  const data::SelectiveCopyingTask task{.vocab = 4, .length = 16, .min_tokens = 1, .max_tokens = 2};
+  ModelOptions mo;
+  mo.name = "mamba";
+  mo.head = "token";
+  mo.vocab = task.token_count();
+  mo.classes = task.token_count();
+  mo.dim = 8;
+  mo.layers = 1;
+  mo.state = 4;
+  mo.dropout = 0.0;
+  train::TrainerOptions to;
+  to.max_steps = 8;
+  to.accumulate = 2;
+  to.eval_every = 3;
+  to.warmup_steps = 2;
+  to.adamw.lr = 5e-3;
+  to.log_seconds = 0;
+  const auto run = [&](const std::string& out, bool resume, long interrupt_at, train::TrainResult* res) {
+    auto model = make_model(mo);
+    model->init(5);
+    const auto make = [&](Rng& rng) { return task.sample(rng, 4); };
+    train::GeneratedBatches src(Rng(9), make);
+    auto o = to;
+    o.out_dir = out;
+    o.resume = resume;
+    train::Trainer t(*model, src, o);
+    int evals = 0;
+    t.set_evaluator([&](Model&, Workspace&) { return train::Evaluation{1.0 / ++evals, 0.0}; });
+    t.on_progress([&](const train::Progress& p) { return p.step != interrupt_at; });
+    *res = t.run();
+    return values(*model);
+  };
+  train::TrainResult full, first, second;
+  const auto ref = run(dir / "a", false, -1, &full);
+  CHECK(full.steps == 8);
+  run(dir / "b", false, 4, &first);
+  CHECK(first.steps == 4);
+  const auto resumed = run(dir / "b", true, -1, &second);
+  CHECK(second.steps == 8);
+  CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
+  REQUIRE(full.curves.size() == second.curves.size());
+  for (std::size_t i = 0; i < full.curves.size(); ++i) {
+    CHECK(full.curves[i].step == second.curves[i].step);
+    CHECK(full.curves[i].train_loss == second.curves[i].train_loss);
+  }
+}
+
+TEST_CASE("the gradient hook sees the whole gradient once per step, before clipping and the update") {
+  const auto ds = toy_dataset(4);
+  auto model = make_model(cnn_options());
+  model->init(1);
+  const auto before = values(*model);
+  train::DatasetBatches src(ds, 32, 2);
+  train::TrainerOptions to;
+  to.epochs = 2;
+  to.adamw.weight_decay = 0.0;
+  train::Trainer t(*model, src, to);
+  std::vector<long> steps;
+  t.set_gradient_hook([&](View<float, 1> g, long step) {
+    CHECK(g.data() == model->parameters().grads());
+    CHECK(g.size() == model->parameters().size());
+    double norm = 0;
+    for (Index i = 0; i < g.size(); ++i) norm += double(g(i)) * g(i);
+    CHECK(norm > 0);  // backward has run
+    steps.push_back(step);
+    fill(g, 0.0f);  // an all-reduce that summed to zero: AdamW without decay must not move anything
+  });
+  const auto r = t.run();
+  REQUIRE(r.steps == 6);
+  CHECK(steps == std::vector<long>{0, 1, 2, 3, 4, 5});
+  CHECK(values(*model) == before);
+}
+
+TEST_CASE("a non-finite gradient stops the run naming the step and the tensor; last.ckpt is kept") {
+  const auto ds = toy_dataset(5);
+  ScratchDir dir("nan");
+  auto model = make_model(cnn_options());
+  model->init(1);
+  train::DatasetBatches src(ds, 16, 2);
+  train::TrainerOptions to;
+  to.epochs = 2;
+  to.out_dir = dir.path.string();
+  train::Trainer t(*model, src, to);
+  t.set_evaluator([&](Model& m, Workspace& ws) { return evaluate(m, ds, ws); });
+  const ParamInfo& victim = model->parameters().layout().entries().back();
+  t.set_gradient_hook([&](View<float, 1> g, long step) {
+    if (step == 7) g(victim.offset) = std::numeric_limits<float>::quiet_NaN();
+  });
+  std::string msg;
+  try {
+    t.run();
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("step 8") != std::string::npos);
+  CHECK(msg.find("'" + victim.name + "'") != std::string::npos);
+  CHECK(msg.find("best.ckpt") != std::string::npos);
+  CHECK_NOTHROW(Checkpoint::load(dir / "last.ckpt"));  // written after epoch 1, untouched since
+}
+
+TEST_CASE("a NaN loss stops the run naming the step") {
+  const auto ds = toy_dataset(6);
+  auto model = make_model(cnn_options());
+  model->init(1);
+  auto v = model->parameters().value_view();
+  for (Index i = 0; i < v.size(); ++i) v(i) = std::numeric_limits<float>::quiet_NaN();
+  train::DatasetBatches src(ds, 16, 2);
+  train::Trainer t(*model, src, {});
+  std::string msg;
+  try {
+    t.run();
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("epoch 1, step 1:") != std::string::npos);
+  CHECK(msg.find("cross-entropy loss is nan") != std::string::npos);
+}
+
+TEST_CASE("resume refuses a checkpoint of another architecture, naming the tensor, before changing anything") {
+  const auto ds = toy_dataset(7);
+  ScratchDir dir("mismatch");
+  train::TrainerOptions to;
+  to.epochs = 1;
+  to.out_dir = dir.path.string();
+  {
+    auto model = make_model(cnn_options());
+    model->init(1);
+    train::DatasetBatches src(ds, 16, 2);
+    train::Trainer(*model, src, to).run();
+  }
+  auto other = cnn_options();
+  other.filters = 5;
+  auto model = make_model(other);
+  model->init(2);
+  const auto before = values(*model);
+  train::DatasetBatches src(ds, 16, 2);
+  to.resume = true;
+  train::Trainer t(*model, src, to);
+  CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("has shape"), Error);
+  CHECK(values(*model) == before);
+}
+
+TEST_CASE("registry: every model builds, and save/load rebuilds it from the checkpoint alone") {
+  Rng rng(3);
+  std::vector<std::int32_t> tokens(2 * 9), lengths{9, 5};
+  for (auto& x : tokens) x = 1 + static_cast<std::int32_t>(rng.uniform_int(11));
+  ScratchDir dir("registry");
+  for (auto& entry : model_registry()) {
+    for (const char* head : {"classifier", "token", "lm"}) {
+      const bool ssm = entry.name == "mamba" || entry.name == "s4d" || entry.name == "s4" || entry.name == "lssl";
+      ModelOptions o;
+      o.name = entry.name;
+      o.head = head;
+      o.vocab = 12;
+      o.classes = 3;
+      o.dim = 8;
+      o.hidden = 6;
+      o.heads = 2;
+      o.filters = 3;
+      o.max_length = 16;
+      o.state = 4;
+      o.layers = 1;
+      o.pooling = "max";
+      if (!ssm && std::string(head) != "classifier") {
+        CHECK_THROWS_WITH_AS(make_model(o), doctest::Contains("only the classifier head"), Error);
+        continue;
+      }
+      CAPTURE(entry.name);
+      CAPTURE(head);
+      auto m = make_model(o);
+      m->init(4);
+      const Index rows = m->logit_rows(2, 9), C = m->classes();
+      CHECK(rows == (std::string(head) == "classifier" ? 2 : 18));
+      CHECK(C == (std::string(head) == "lm" ? 12 : 3));
+      std::vector<float> a(static_cast<std::size_t>(rows * C)), b(a.size());
+      test::poison(a);
+      test::poison(b);
+      Workspace ws;
+      m->forward(View<const std::int32_t, 2>(tokens.data(), {2, 9}), test::view1(std::as_const(lengths)),
+                 View<float, 2>(a.data(), {rows, C}), Context(ws, false, 0));
+      Checkpoint ck;
+      auto enc = data::TextEncoder::byte_level(32);
+      describe_model(ck, *m, o, &enc);
+      const std::string path = dir / (entry.name + "_" + head + ".ckpt");
+      ck.save(path);
+      auto l = load_model(path);
+      CHECK(l.options.serialize() == o.serialize());
+      REQUIRE(l.tokenizer.has_value());
+      CHECK(l.tokenizer->serialize() == enc.serialize());
+      ws.reset();
+      l.model->forward(View<const std::int32_t, 2>(tokens.data(), {2, 9}), test::view1(std::as_const(lengths)),
+                       View<float, 2>(b.data(), {rows, C}), Context(ws, false, 0));
+      for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(std::isfinite(a[i]));
+      CHECK(a == b);
+    }
+  }
+  CHECK_THROWS_WITH_AS(make_model({.name = "gru", .vocab = 5}), doctest::Contains("unknown model 'gru'"), Error);
+}
+
+TEST_CASE("registry: options of an older build load with the defaults; a bad value names the option") {
+  const auto o = ModelOptions::deserialize("name s4d\nvocab 10\nclasses 2\ndim 32\nfuture_option 3\n", "old.ckpt");
+  CHECK(o.name == "s4d");
+  CHECK(o.dim == 32);
+  CHECK(o.head == "classifier");
+  CHECK(o.embed_std == 0.02);
+  CHECK_THROWS_WITH_AS(ModelOptions::deserialize("name s4d\nvocab ten\nclasses 2\n", "x.ckpt"),
+                       doctest::Contains("x.ckpt: bad value for model option 'vocab'"), Error);
+}
+
+TEST_CASE("Rng: a saved position restores the exact stream, Box-Muller spare included") {
+  Rng a(42, 7);
+  for (int i = 0; i < 5; ++i) a.next_u32();
+  a.normal();  // leaves a spare
+  const std::string s = a.save();
+  std::vector<double> want;
+  for (int i = 0; i < 9; ++i) want.push_back(i % 3 ? a.uniform() : a.normal());
+  Rng b(1, 1);
+  b.restore(s);
+  std::vector<double> got;
+  for (int i = 0; i < 9; ++i) got.push_back(i % 3 ? b.uniform() : b.normal());
+  CHECK(want == got);
+  CHECK_THROWS_AS(b.restore("not a state"), Error);
+}
+
+}  // TEST_SUITE
