@@ -12,6 +12,7 @@
 #include "common/cli.hpp"
 #include "common/json.hpp"
 #include "common/progress.hpp"
+#include "ssm/models/registry.hpp"
 #include "ssm/ssm.hpp"
 
 using namespace ssm;
@@ -26,7 +27,8 @@ struct Options {
   bool fixed_delta, fixed_B, fixed_C;
   long steps, batch, warmup, log_every, eval_n, seed, threads;
   double lr, weight_decay, clip, embed_std, target;
-  std::string results, save, load, also_test;
+  std::string results, save, load, also_test, out;
+  bool resume;
 };
 
 /// Accuracy of one evaluation set.
@@ -36,12 +38,10 @@ struct Eval {
   std::vector<double> by_marker;  ///< token accuracy at the i-th marker of a sequence
 };
 
-template <class Model>
-Eval evaluate(const Model& model, const data::SelectiveCopyingTask& task, long sequences, std::uint64_t seed) {
+Eval evaluate(Model& model, const data::SelectiveCopyingTask& task, long sequences, std::uint64_t seed) {
   const Index C = task.token_count(), chunk = 256;
   nn::CrossEntropy<float> loss;
   Workspace ws;
-  typename Model::Cache cache;
   Rng rng(seed);
   double loss_sum = 0;
   Index correct = 0, count = 0, seq_correct = 0;
@@ -53,7 +53,7 @@ Eval evaluate(const Model& model, const data::SelectiveCopyingTask& task, long s
     ws.reset();
     Context ctx(ws, false, 0);
     const View<float, 2> lv(logits.data(), {n * task.length, C});
-    model.forward(b.token_view(), b.length_view(), lv, cache, ctx);
+    model.forward(b.token_view(), b.length_view(), lv, ctx);
     const auto st = loss.forward_backward(lv, b.target_view(), View<float, 2>());
     loss_sum += st.loss * static_cast<double>(st.count);
     correct += st.correct;
@@ -89,86 +89,81 @@ struct Outcome {
   double accuracy;
 };
 
-/// Trains SequenceModel<float, Mixer> on the task and evaluates it.
-template <template <class, class> class Mixer>
-Outcome train_and_evaluate(const Options& o, const std::string& name, const typename Mixer<float, backend::Simd>::Config& mixer_cfg) {
+/// The longest sequence the program will feed the model (S4's kernel is built for a fixed l_max).
+Index longest_length(const Options& o) {
+  long longest = std::max(o.length, o.test_length);
+  std::string rest = o.also_test;
+  for (std::size_t at = 0; at < rest.size();) {  // "L:kmin-kmax,…": the L before each ':'
+    const std::size_t colon = rest.find(':', at), comma = rest.find(',', at);
+    if (colon == std::string::npos) break;
+    longest = std::max(longest, std::strtol(rest.c_str() + at, nullptr, 10));  // malformed: checked later
+    at = comma == std::string::npos ? rest.size() : comma + 1;
+  }
+  return longest;
+}
+
+/// Trains the registry's model `name` with a per-token head on the task (the library's trainer) and evaluates it.
+Outcome train_and_evaluate(const Options& o, const std::string& name) {
   const data::SelectiveCopyingTask train_task{.vocab = o.vocab, .length = o.length, .min_tokens = o.min_tokens,
                                               .max_tokens = o.max_tokens};
   const Index C = train_task.token_count();
-  SequenceModelConfig mc;
-  mc.vocab = C;
-  mc.d_model = o.dim;
-  mc.n_layers = o.layers;
-  mc.classes = C;
-  mc.head = Head::Token;
-  mc.embed_init_std = o.embed_std;
-  SequenceModel<float, Mixer> model(mc, mixer_cfg);
-  model.init(static_cast<std::uint64_t>(o.seed));
+  // The LTI layers get the same state size N as Mamba (rounded up to even: N/2 complex modes); LSSL uses LegS here.
+  const ModelOptions mo{.name = name, .head = "token", .vocab = C, .classes = C, .dim = o.dim, .layers = o.layers,
+                        .max_length = longest_length(o), .dropout = 0.0, .state = o.state, .expand = o.expand,
+                        .conv = o.conv, .selective_delta = !o.fixed_delta, .selective_B = !o.fixed_B,
+                        .selective_C = !o.fixed_C, .embed_std = o.embed_std, .hippo = "legs"};
+  auto model = make_model(mo);
+  model->init(static_cast<std::uint64_t>(o.seed));
   if (!o.load.empty()) {
-    load_parameters(Checkpoint::load(o.load), model.parameters());
+    load_parameters(Checkpoint::load(o.load), model->parameters());
     std::printf("parameters loaded from %s\n", o.load.c_str());
   }
-  optim::AdamW<float> opt(model.parameters().layout(), {.lr = o.lr, .beta2 = 0.98, .weight_decay = o.weight_decay});
-  const auto schedule = optim::LrSchedule::cosine(o.warmup, std::max(o.steps, o.warmup + 1), 0.05);
-  nn::CrossEntropy<float> loss;
   std::printf("selective_copying: %s, %ld parameters, %d threads; train L=%ld-%ld with %ld-%ld of %ld tokens, %ld steps of %ld\n",
-              name.c_str(), static_cast<long>(model.parameters().count()), num_threads(), o.min_length, o.length, o.min_tokens,
+              name.c_str(), static_cast<long>(model->parameters().count()), num_threads(), o.min_length, o.length, o.min_tokens,
               o.max_tokens, o.vocab, o.steps, o.batch);
-
-  Workspace ws;
-  Rng data(static_cast<std::uint64_t>(o.seed) * 7919 + 1);
-  std::vector<float> logits(static_cast<std::size_t>(o.batch * o.length * C)), dlogits(logits.size());
-  typename SequenceModel<float, Mixer>::Cache cache;
-  Stopwatch clock;
-  double tokens = 0, run_loss = 0;
-  Index run_correct = 0, run_count = 0;
-  long run_n = 0;
-  for (long step = 0; step < o.steps; ++step) {
-    // Each step's length is uniform in [min_length, length] (all of a batch alike); k stays in its range.
+  // Each step's length is uniform in [min_length, length] (all of a batch alike); k stays in its range.
+  const auto draw = [&](Rng& data) {
     data::SelectiveCopyingTask step_task = train_task;
     if (o.min_length < o.length)
       step_task.length = o.min_length + static_cast<Index>(data.uniform_int(static_cast<std::uint64_t>(o.length - o.min_length + 1)));
-    const auto b = step_task.sample(data, o.batch);
-    const Index rows = o.batch * step_task.length;
-    ws.reset();
-    Context ctx(ws, true, static_cast<std::uint64_t>(step));
-    model.forward(b.token_view(), b.length_view(), View<float, 2>(logits.data(), {rows, C}), cache, ctx);
-    const auto st = loss.forward_backward(View<const float, 2>(logits.data(), {rows, C}), b.target_view(),
-                                          View<float, 2>(dlogits.data(), {rows, C}));
-    model.parameters().zero_grad();
-    model.backward(cache, View<const float, 2>(dlogits.data(), {rows, C}), ctx);
-    const double norm = optim::clip_grad_norm(model.parameters().grad_view(), o.clip);
-    SSM_CHECK(std::isfinite(norm), "step ", step, ": the gradient norm is ", norm, "; stopping before the update");
-    opt.step(model.parameters().value_view(), model.parameters().grad_view(), schedule(step));
-    tokens += static_cast<double>(rows);
-    run_loss += st.loss;
-    run_correct += st.correct;
-    run_count += st.count;
-    ++run_n;
-    if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
-      print_progress("train", step + 1, o.steps, run_loss / static_cast<double>(run_n),
-                     static_cast<double>(run_correct) / static_cast<double>(std::max<Index>(run_count, 1)),
-                     tokens / clock.seconds(), clock.seconds());
-      run_loss = 0;
-      run_correct = run_count = 0;
-      run_n = 0;
-    }
+    return step_task.sample(data, o.batch);
+  };
+  train::GeneratedBatches source(Rng(static_cast<std::uint64_t>(o.seed) * 7919 + 1), draw);
+  double train_seconds = 0;
+  if (o.steps > 0) {
+    train::TrainerOptions to;
+    to.max_steps = o.steps;
+    to.adamw = {.lr = o.lr, .beta2 = 0.98, .weight_decay = o.weight_decay};
+    to.warmup_steps = o.warmup;
+    to.min_lr_ratio = 0.05;
+    to.clip = o.clip;
+    to.log_every = o.log_every;
+    to.out_dir = o.out;
+    to.resume = o.resume;
+    to.seed = static_cast<std::uint64_t>(o.seed);
+    train::Trainer trainer(*model, source, to);
+    trainer.set_describer([&](Checkpoint& ck) {
+      describe_model(ck, *model, mo);
+      ck.set("task", "selective_copying");
+    });
+    trainer.on_progress([](const train::Progress& p) {
+      print_progress("train", p.step, p.total_steps, p.loss, p.accuracy, p.tokens_per_second, p.elapsed);
+      return true;
+    });
+    train_seconds = trainer.run().seconds;
   }
-  const double train_seconds = clock.seconds();
   if (!o.save.empty()) {
     Checkpoint ck;
-    ck.set("model", name);
+    describe_model(ck, *model, mo);
     ck.set("task", "selective_copying");
-    add_parameters(ck, model.parameters());
     ck.save(o.save);
     std::printf("checkpoint written to %s\n", o.save.c_str());
   }
-
-  std::vector<Eval> evals{evaluate(model, train_task, o.eval_n, 0xE7A1)};
+  std::vector<Eval> evals{evaluate(*model, train_task, o.eval_n, 0xE7A1)};
   if (o.test_length > 0) {
     const data::SelectiveCopyingTask test_task{.vocab = o.vocab, .length = o.test_length,
                                                .min_tokens = o.test_min_tokens, .max_tokens = o.test_max_tokens};
-    evals.push_back(evaluate(model, test_task, o.eval_n, 0xE7A2));
+    evals.push_back(evaluate(*model, test_task, o.eval_n, 0xE7A2));
   }
   // Diagnostics: "L:kmin:kmax,…" (e.g. 128:3:5 separates longer gaps from more tokens).
   for (std::size_t at = 0; at < o.also_test.size();) {
@@ -176,7 +171,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
     long L = 0, k0 = 0, k1 = 0;
     SSM_CHECK(std::sscanf(o.also_test.substr(at, end - at).c_str(), "%ld:%ld:%ld", &L, &k0, &k1) == 3,
               "--also-test expects L:min:max[,L:min:max…], found '", o.also_test, "'");
-    evals.push_back(evaluate(model, data::SelectiveCopyingTask{.vocab = o.vocab, .length = L, .min_tokens = k0, .max_tokens = k1},
+    evals.push_back(evaluate(*model, data::SelectiveCopyingTask{.vocab = o.vocab, .length = L, .min_tokens = k0, .max_tokens = k1},
                              o.eval_n, 0xE7A3 + at));
     at = end + 1;
   }
@@ -185,7 +180,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Eval& e : evals)
     std::printf("| %s | %ld | %.1f | %ld | %ld-%ld | %.2f%% | %.2f%% | %.4f |\n", name.c_str(),
-                static_cast<long>(model.parameters().count()), train_seconds, e.length, e.min_tokens, e.max_tokens,
+                static_cast<long>(model->parameters().count()), train_seconds, e.length, e.min_tokens, e.max_tokens,
                 100 * e.accuracy, 100 * e.sequence_accuracy, e.loss);
   for (const Eval& e : evals) {
     std::printf("accuracy by marker at L=%ld (%ld-%ld tokens):", e.length, e.min_tokens, e.max_tokens);
@@ -196,7 +191,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   Json j = Json::object();
   j["task"] = "selective_copying";
   j["model"] = name;
-  j["params"] = static_cast<long>(model.parameters().count());
+  j["params"] = static_cast<long>(model->parameters().count());
   j["train_seconds"] = train_seconds;
   j["threads"] = num_threads();
   Json& c = j["config"];
@@ -245,68 +240,10 @@ Outcome train_and_evaluate(const Options& o, const std::string& name, const type
   return {j, evals.front().accuracy};
 }
 
-MambaConfig mamba_config(const Options& o) {
-  MambaConfig m;
-  m.d_state = o.state;
-  m.expand = o.expand;
-  m.d_conv = o.conv;
-  m.selective_delta = !o.fixed_delta;
-  m.selective_B = !o.fixed_B;
-  m.selective_C = !o.fixed_C;
-  return m;
-}
-
-/// The longest sequence the program will feed the model (S4's kernel is built for a fixed l_max).
-Index longest_length(const Options& o) {
-  long longest = std::max(o.length, o.test_length);
-  std::string rest = o.also_test;
-  for (std::size_t at = 0; at < rest.size();) {  // "L:kmin-kmax,…": the L before each ':'
-    const std::size_t colon = rest.find(':', at), comma = rest.find(',', at);
-    if (colon == std::string::npos) break;
-    longest = std::max(longest, std::strtol(rest.c_str() + at, nullptr, 10));  // malformed: checked later
-    at = comma == std::string::npos ? rest.size() : comma + 1;
-  }
-  return longest;
-}
-
-/// The LTI layers (issue 3) with the same state size N as Mamba (--state, rounded up to even: N/2 complex modes).
-template <class Config>
-Config lti_config(const Options& o) {
-  Config c;
-  c.d_state = o.state + (o.state % 2);
-  return c;
-}
-
-/// The models --model accepts. A mixer with the SequenceMixer interface (models/sequence_model.hpp) is one line
-/// here.
-struct ModelEntry {
-  const char* name;
-  const char* about;
-  std::function<Outcome(const Options&)> run;
-};
-const std::vector<ModelEntry>& registry() {
-  static const std::vector<ModelEntry> models{
-      {"mamba", "Mamba (S6) blocks; --fixed-delta/--fixed-B/--fixed-C make it LTI piece by piece",
-       [](const Options& o) { return train_and_evaluate<Mamba>(o, "mamba", mamba_config(o)); }},
-      {"s4d", "S4D blocks (diagonal, ZOH, S4D-Lin init): time-invariant, the gap the paper shows",
-       [](const Options& o) { return train_and_evaluate<S4DMixer>(o, "s4d", lti_config<S4DConfig>(o)); }},
-      {"s4", "S4 blocks (DPLR HiPPO-LegS, bilinear): time-invariant",
-       [](const Options& o) {
-         auto c = lti_config<S4Config>(o);
-         c.l_max = longest_length(o);
-         return train_and_evaluate<S4Mixer>(o, "s4", c);
-       }},
-      {"lssl", "LSSL blocks (dense HiPPO-LegS, bilinear, Krylov kernel): time-invariant",
-       [](const Options& o) { return train_and_evaluate<LsslMixer>(o, "lssl", lti_config<LsslConfig>(o)); }},
-  };
-  return models;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string names;
-  for (const auto& m : registry()) names += std::string(names.empty() ? "" : "|") + m.name;
+  const std::string names = "mamba|s4d|s4|lssl";
   Cli cli("selective_copying", "train a sequence model on selective copying and test length generalisation");
   Options o;
   auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names);
@@ -342,27 +279,27 @@ int main(int argc, char** argv) {
   auto& save = cli.option<std::string>("save", "", "write the trained parameters to this checkpoint");
   auto& load = cli.option<std::string>("load", "", "start from this checkpoint (with --steps 0: evaluate only)");
   auto& also_test = cli.option<std::string>("also-test", "", "more test sets, L:min:max[,…] (diagnostics)");
+  auto& out = cli.option<std::string>("out", "", "directory for last.ckpt (every --checkpoint-every steps and at the end)");
+  auto& resume = cli.option<bool>("resume", false, "continue the run in --out from its last.ckpt");
   cli.parse(argc, argv);
   o = {model, vocab, length, min_length <= 0 ? length : min_length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
        fixed_delta, fixed_B, fixed_C, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
-       clip, embed_std, target, results, save, load, also_test};
+       clip, embed_std, target, results, save, load, also_test, out, resume};
   try {
     set_num_threads(static_cast<int>(threads));
-    const ModelEntry* entry = nullptr;
-    for (const auto& m : registry())
-      if (o.model == m.name) entry = &m;
-    SSM_CHECK(entry != nullptr, "unknown --model '", o.model, "'; this build has: ", names);
+    SSM_CHECK(o.model == "mamba" || o.model == "s4d" || o.model == "s4" || o.model == "lssl", "unknown --model '",
+              o.model, "'; this program trains: ", names);
     SSM_CHECK((o.steps > 0 || !o.load.empty()) && o.steps >= 0 && o.batch > 0 && o.eval_n > 0,
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
-    const Outcome out = entry->run(o);
+    const Outcome outcome = train_and_evaluate(o, o.model);
     if (!o.results.empty()) {
-      out.json.save(o.results);
+      outcome.json.save(o.results);
       std::printf("results written to %s\n", o.results.c_str());
     }
-    if (out.accuracy < o.target) {
+    if (outcome.accuracy < o.target) {
       std::fprintf(stderr, "selective_copying: accuracy %.2f%% at the training length is below the target %.2f%%\n",
-                   100 * out.accuracy, 100 * o.target);
+                   100 * outcome.accuracy, 100 * o.target);
       return 1;
     }
     return 0;

@@ -1,0 +1,172 @@
+// examples/sentiment/report.hpp — what the sentiment program prints and writes: evaluation lines and their JSON,
+// the data set's load report, and inference latency against sequence length (batch 1, forward, median of runs).
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/json.hpp"
+#include "common/progress.hpp"
+#include "datasets.hpp"
+#include "ssm/models/registry.hpp"
+#include "ssm/ssm.hpp"
+
+namespace sentiment {
+
+using namespace ssm;
+using namespace ssm::examples;
+using EvalResult = train::ClassifierEvaluation;
+
+inline Json eval_json(const EvalResult& r, const std::vector<std::string>& classes) {
+  Json j = Json::object();
+  j["examples"] = static_cast<long>(r.examples);
+  j["loss"] = r.loss;
+  j["accuracy"] = r.accuracy;
+  j["macro_precision"] = r.cm.macro_precision();
+  j["macro_recall"] = r.cm.macro_recall();
+  j["macro_f1"] = r.cm.macro_f1();
+  j["roc_auc"] = r.auc;
+  j["seconds"] = r.seconds;
+  j["examples_per_second"] = r.seconds > 0 ? static_cast<double>(r.examples) / r.seconds : 0.0;
+  Json per = Json::array();
+  for (Index c = 0; c < r.cm.classes(); ++c) {
+    Json e = Json::object();
+    e["class"] = classes[static_cast<std::size_t>(c)];
+    e["precision"] = r.cm.precision(c);
+    e["recall"] = r.cm.recall(c);
+    e["f1"] = r.cm.f1(c);
+    e["support"] = static_cast<long>(r.cm.support(c));
+    per.push_back(e);
+  }
+  j["per_class"] = per;
+  Json cm = Json::array();
+  for (Index t = 0; t < r.cm.classes(); ++t) {
+    Json row = Json::array();
+    for (Index p = 0; p < r.cm.classes(); ++p) row.push_back(static_cast<long>(r.cm(t, p)));
+    cm.push_back(row);
+  }
+  j["confusion_matrix"] = cm;
+  if (!r.roc.empty()) {  // at most ~200 points, always keeping both ends
+    Json roc = Json::array();
+    const std::size_t stride = std::max<std::size_t>(1, r.roc.size() / 200);
+    for (std::size_t i = 0; i < r.roc.size(); i += stride) roc.push_back(Json(Json::Array{r.roc[i].fpr, r.roc[i].tpr}));
+    roc.push_back(Json(Json::Array{r.roc.back().fpr, r.roc.back().tpr}));
+    j["roc_curve"] = roc;
+  }
+  return j;
+}
+
+inline void print_eval(const char* split, const EvalResult& r, const std::vector<std::string>& classes) {
+  std::printf("%-7s accuracy %.2f%%  macro-F1 %.4f  loss %.4f", split, 100 * r.accuracy, r.cm.macro_f1(), r.loss);
+  if (!std::isnan(r.auc)) std::printf("  AUC %.4f", r.auc);
+  std::printf("  (%ld examples, %.2f s)\n", static_cast<long>(r.examples), r.seconds);
+  for (Index c = 0; c < r.cm.classes(); ++c)
+    std::printf("        %-10s P %.3f  R %.3f  F1 %.3f  n=%ld\n", classes[static_cast<std::size_t>(c)].c_str(),
+                r.cm.precision(c), r.cm.recall(c), r.cm.f1(c), static_cast<long>(r.cm.support(c)));
+  std::printf("        confusion (rows true, columns predicted):");
+  for (Index t = 0; t < r.cm.classes(); ++t) {
+    std::printf("\n         ");
+    for (Index p = 0; p < r.cm.classes(); ++p) std::printf(" %7ld", static_cast<long>(r.cm(t, p)));
+  }
+  std::printf("\n");
+}
+
+/// Milliseconds per example (batch 1, forward only; median of at least 5 runs) of a fresh model of this
+/// architecture built for each length (max_length = L: S4 evaluates its kernel at l_max, the Transformer's
+/// position table has L rows).
+inline Json measure_latency(ModelOptions base, const std::vector<Index>& lengths, std::vector<std::pair<Index, double>>* out) {
+  Json arr = Json::array();
+  Workspace ws;
+  Rng rng(3);
+  std::vector<float> logits(static_cast<std::size_t>(base.classes));
+  for (Index L : lengths) {
+    ModelOptions opts = base;
+    opts.max_length = L;
+    auto model = make_model(opts);
+    model->init(1);
+    std::vector<std::int32_t> tokens(static_cast<std::size_t>(L)), len{static_cast<std::int32_t>(L)};
+    for (auto& t : tokens) t = 2 + static_cast<std::int32_t>(rng.uniform_int(static_cast<std::uint64_t>(std::max<Index>(1, opts.vocab - 2))));
+    const auto run = [&] {
+      ws.reset();
+      Context ctx(ws, false, 0);
+      model->forward(View<const std::int32_t, 2>(tokens.data(), {1, L}), View<const std::int32_t, 1>(len.data(), {1}),
+                     View<float, 2>(logits.data(), {1, opts.classes}), ctx);
+    };
+    run();  // warm-up: workspace growth and first touch
+    // The median of several runs: robust to the odd run slowed by another process on a shared machine.
+    std::vector<double> times;
+    Stopwatch total;
+    while (times.size() < 5 || (total.seconds() < 0.5 && times.size() < 51)) {
+      Stopwatch clock;
+      run();
+      times.push_back(clock.seconds());
+    }
+    std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+    const double ms = 1e3 * times[times.size() / 2];
+    Json e = Json::object();
+    e["length"] = static_cast<long>(L);
+    e["ms_per_example"] = ms;
+    arr.push_back(e);
+    if (out) out->emplace_back(L, ms);
+  }
+  return arr;
+}
+
+inline std::vector<Index> parse_lengths(const std::string& s) {
+  std::vector<Index> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    const long n = std::strtol(item.c_str(), &end, 10);
+    SSM_CHECK(end && *end == '\0' && n > 0, "--latency-lengths: expected positive lengths separated by commas, found '",
+              s, "'");
+    v.push_back(n);
+  }
+  return v;
+}
+
+inline Json dataset_json(const Splits& s, const DataOptions& d) {
+  Json j = Json::object();
+  j["name"] = d.dataset;
+  j["protocol"] = s.protocol;
+  Json cls = Json::array();
+  for (auto& c : s.classes) cls.push_back(c);
+  j["classes"] = cls;
+  j["train"] = static_cast<long>(s.train.size());
+  j["val"] = static_cast<long>(s.val.size());
+  j["test"] = static_cast<long>(s.test.size());
+  if (s.manual) j["manual"] = static_cast<long>(s.manual->size());
+  j["seed"] = static_cast<long>(d.seed);
+  j["limit"] = static_cast<long>(d.limit);
+  Json reps = Json::object();
+  for (auto& [name, r] : s.reports) {
+    Json e = Json::object();
+    e["rows"] = static_cast<long>(r.rows);
+    e["loaded"] = static_cast<long>(r.loaded);
+    e["malformed"] = static_cast<long>(r.malformed);
+    e["bad_encoding"] = static_cast<long>(r.bad_encoding);
+    e["bad_label"] = static_cast<long>(r.bad_label);
+    e["dropped"] = static_cast<long>(r.dropped);
+    reps[name] = e;
+  }
+  j["load_reports"] = reps;
+  return j;
+}
+
+inline void print_reports(const Splits& s) {
+  for (auto& [name, r] : s.reports) {
+    if (r.skipped() == 0 && r.dropped == 0) continue;
+    std::printf("%s: %ld rows, %ld kept; skipped %ld malformed, %ld bad encoding, %ld bad label; %ld left out on purpose\n",
+                name.c_str(), static_cast<long>(r.rows), static_cast<long>(r.loaded), static_cast<long>(r.malformed),
+                static_cast<long>(r.bad_encoding), static_cast<long>(r.bad_label), static_cast<long>(r.dropped));
+    for (auto& m : r.messages) std::printf("  %s\n", m.c_str());
+  }
+}
+
+}  // namespace sentiment
