@@ -426,7 +426,9 @@ void add_state(Checkpoint& ck, const NamedState<T>& state, std::string_view pref
 /// Throws unless every state tensor is present with the right size. Writes nothing.
 template <Real T>
 void check_state(const Checkpoint& ck, const NamedState<T>& state, std::string_view prefix = kStatePrefix) {
-  for (auto& [name, v] : state) ck.expect(std::string(prefix) + name, {v.extent(0)});
+  for (auto& [name, v] : state) {
+    ck.expect(std::string(prefix) + name, std::vector<std::int64_t>{v.extent(0)});
+  }
 }
 template <Real T>
 void copy_state(const Checkpoint& ck, const NamedState<T>& state, std::string_view prefix = kStatePrefix) {
