@@ -1,109 +1,100 @@
-// examples/common/cli.hpp — a small command-line parser for the example programs: typed options with
-// defaults and help text, --help, and errors that name the option and the bad value.
+// examples/common/cli.hpp — the example programs' command lines on CLI11 (Debian libcli11-dev): typed options with
+// defaults and help, --help, errors that name the option and the bad value, positional arguments (a command and
+// texts), and --config FILE.json, whose keys are option names (command-line options override them).
 #pragma once
 
 #include <cstdlib>
-#include <functional>
-#include <iomanip>
-#include <iostream>
+#include <istream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
 namespace ssm::examples {
+
+/// CLI11's config reader for JSON objects: {"epochs": 3, "model": "s4d", "bidirectional": true, "lengths": [1, 2]}.
+class JsonConfig final : public CLI::Config {
+ public:
+  std::string to_config(const CLI::App* app, bool default_also, bool, std::string) const override {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const CLI::Option* opt : app->get_options({})) {
+      if (opt->get_lnames().empty() || !opt->get_configurable()) continue;
+      const std::string name = opt->get_lnames()[0];
+      if (opt->count() > 0) j[name] = opt->as<std::string>();
+      else if (default_also && !opt->get_default_str().empty()) j[name] = opt->get_default_str();
+    }
+    return j.dump(2);
+  }
+  std::vector<CLI::ConfigItem> from_config(std::istream& in) const override {
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const nlohmann::json::exception& e) {
+      throw CLI::ConversionError(std::string("--config: not valid JSON: ") + e.what());
+    }
+    if (!j.is_object()) throw CLI::ConversionError("--config: expected a JSON object of option names and values");
+    std::vector<CLI::ConfigItem> items;
+    for (auto& [key, value] : j.items()) {
+      CLI::ConfigItem item;
+      item.name = key;
+      const auto text = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+      if (value.is_array())
+        for (auto& v : value) item.inputs.push_back(text(v));
+      else
+        item.inputs.push_back(text(value));
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+};
 
 class Cli {
  public:
-  Cli(std::string program, std::string about) : program_(std::move(program)), about_(std::move(about)) {}
+  Cli(std::string program, std::string about) : app_(std::move(about), std::move(program)) {
+    app_.config_formatter(std::make_shared<JsonConfig>());
+    app_.set_config("--config", "", "read options from this JSON file (options on the command line override it)");
+    app_.add_option("args", positional_, "command and arguments");
+  }
 
   /// Registers --name with a default; the returned reference holds the parsed value after parse().
   template <class T>
   T& option(const std::string& name, T default_value, const std::string& help) {
-    auto* slot = new T(std::move(default_value));
-    owned_.emplace_back(slot, [](void* p) { delete static_cast<T*>(p); });
-    std::ostringstream def;
-    def << *slot;
-    options_.push_back({name, help, def.str(), std::is_same_v<T, bool>, [slot, name](const std::string& v) {
-                          if constexpr (std::is_same_v<T, std::string>) {
-                            *slot = v;
-                          } else if constexpr (std::is_same_v<T, bool>) {
-                            *slot = (v.empty() || v == "1" || v == "true" || v == "yes");
-                          } else {
-                            std::istringstream is(v);
-                            T parsed{};
-                            if (!(is >> parsed) || !is.eof()) {
-                              std::cerr << "error: option --" << name << " expects a number, got '" << v << "'\n";
-                              std::exit(2);
-                            }
-                            *slot = parsed;
-                          }
-                        }});
+    auto slot = std::make_shared<T>(std::move(default_value));
+    owned_.push_back(slot);
+    if constexpr (std::is_same_v<T, bool>)
+      app_.add_flag("--" + name, *slot, help);
+    else
+      app_.add_option("--" + name, *slot, help)->capture_default_str();
     return *slot;
   }
 
-  /// Parses argv; prints help and exits 0 on --help, prints an error and exits 2 on a bad option.
-  /// Arguments that are not options are returned in order.
+  /// Parses the command line (exits with the help text or the error); returns the positional arguments.
+  /// "--name=" gives the option an empty value (e.g. --latency-lengths= to skip a measurement).
   std::vector<std::string> parse(int argc, char** argv) {
-    std::vector<std::string> positional;
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--help" || a == "-h") {
-        print_help();
-        std::exit(0);
+    std::vector<std::string> args;  // CLI11 takes them last first
+    for (int i = argc - 1; i >= 1; --i) {
+      const std::string a = argv[i];
+      if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=') {
+        args.emplace_back();
+        args.push_back(a.substr(0, a.size() - 1));
+      } else {
+        args.push_back(a);
       }
-      if (a.rfind("--", 0) != 0) {
-        positional.push_back(a);
-        continue;
-      }
-      std::string name = a.substr(2), value;
-      const bool has_eq = name.find('=') != std::string::npos;
-      if (has_eq) {
-        value = name.substr(name.find('=') + 1);
-        name = name.substr(0, name.find('='));
-      }
-      Opt* o = find(name);
-      if (o == nullptr) {
-        std::cerr << "error: unknown option --" << name << " (see --help)\n";
-        std::exit(2);
-      }
-      if (!has_eq && !o->flag) {
-        if (i + 1 >= argc) {
-          std::cerr << "error: option --" << name << " needs a value\n";
-          std::exit(2);
-        }
-        value = argv[++i];
-      }
-      o->set(value);
     }
-    return positional;
-  }
-
-  void print_help() const {
-    std::cout << program_ << " — " << about_ << "\n\nOptions:\n";
-    for (auto& o : options_) {
-      std::cout << "  --" << std::left << std::setw(22) << (o.name + (o.flag ? "" : " X")) << o.help;
-      if (!o.flag) std::cout << " (default: " << o.def << ")";
-      std::cout << "\n";
+    try {
+      app_.parse(args);
+    } catch (const CLI::ParseError& e) {
+      std::exit(app_.exit(e));
     }
-    std::cout << "  --help                  this text\n";
+    return positional_;
   }
 
  private:
-  struct Opt {
-    std::string name, help, def;
-    bool flag;
-    std::function<void(const std::string&)> set;
-  };
-  Opt* find(const std::string& n) {
-    for (auto& o : options_)
-      if (o.name == n) return &o;
-    return nullptr;
-  }
-
-  std::string program_, about_;
-  std::vector<Opt> options_;
-  std::vector<std::unique_ptr<void, void (*)(void*)>> owned_;
+  CLI::App app_;
+  std::vector<std::string> positional_;
+  std::vector<std::shared_ptr<void>> owned_;
 };
 
 }  // namespace ssm::examples

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       j["test"]["loss"] = st.loss;
       j["test"]["accuracy"] = accuracy;
       j["test"]["sequences"] = eval_n;
-      j.save(results);
+      save_json(j, results);
       std::printf("results written to %s\n", results.c_str());
     }
     return accuracy > 0.9 ? 0 : 1;

@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
     const Outcome outcome = train_and_evaluate(o, o.model);
     if (!o.results.empty()) {
-      outcome.json.save(o.results);
+      save_json(outcome.json, o.results);
       std::printf("results written to %s\n", o.results.c_str());
     }
     if (outcome.accuracy < o.target) {

@@ -53,8 +53,8 @@ inline Json eval_json(const EvalResult& r, const std::vector<std::string>& class
   if (!r.roc.empty()) {  // at most ~200 points, always keeping both ends
     Json roc = Json::array();
     const std::size_t stride = std::max<std::size_t>(1, r.roc.size() / 200);
-    for (std::size_t i = 0; i < r.roc.size(); i += stride) roc.push_back(Json(Json::Array{r.roc[i].fpr, r.roc[i].tpr}));
-    roc.push_back(Json(Json::Array{r.roc.back().fpr, r.roc.back().tpr}));
+    for (std::size_t i = 0; i < r.roc.size(); i += stride) roc.push_back(Json::array({r.roc[i].fpr, r.roc[i].tpr}));
+    roc.push_back(Json::array({r.roc.back().fpr, r.roc.back().tpr}));
     j["roc_curve"] = roc;
   }
   return j;

@@ -330,7 +330,7 @@ int main(int argc, char** argv) {
         arr.push_back(r.json);
         rows.emplace_back(n, std::move(r));
         j["results"] = arr;
-        if (!results.empty()) j.save(results);  // a partial table survives a crash later on
+        if (!results.empty()) save_json(j, results);  // a partial table survives a crash later on
       }
       std::printf("\n| model | params | epochs | s/epoch | val acc | test acc | test macro-F1 | test AUC |%s",
                   splits.manual ? " manual acc |" : "");
@@ -440,7 +440,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (!results.empty()) {
-      j.save(results);
+      save_json(j, results);
       std::printf("results written to %s\n", results.c_str());
     }
     return 0;
