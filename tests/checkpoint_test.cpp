@@ -3,6 +3,10 @@
 // touching the model.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +106,41 @@ TEST_CASE("writing into a missing directory fails with the path, and an existing
   other.set("k", "w");
   CHECK_THROWS_AS(other.save(tmp.file("keep.ssm")), Error);
   CHECK(read_all(tmp.file("keep.ssm")) == before);
+}
+
+TEST_CASE("a full disk (a write error) is reported with the path and keeps the old file") {
+  // RLIMIT_FSIZE makes write(2) fail with EFBIG past the limit, as a full disk fails with ENOSPC: the same code path.
+  TempDir tmp;
+  ConvClassifier<float, backend::Scalar> a(small_config(64));
+  a.init(1);
+  Checkpoint small;
+  small.set("k", "old");
+  const std::string path = tmp.file("last.ckpt");
+  small.save(path);
+  const auto before = read_all(path);
+  Checkpoint big;
+  big.set("k", "new");
+  add_parameters(big, a.parameters());  // far more than the limit below
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // else the kernel kills the process
+  rlimit limited = saved;
+  limited.rlim_cur = 4096;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  std::string message;
+  try {
+    big.save(path);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(message.find("'" + path + "'") != std::string::npos);
+  CHECK(message.find("bytes") != std::string::npos);
+  CHECK(message.find(std::strerror(EFBIG)) != std::string::npos);
+  CHECK(read_all(path) == before);
+  CHECK(Checkpoint::load(path).require("k") == "old");
+  for (auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename() == "last.ckpt");  // no temp left
 }
 
 TEST_CASE("corrupt, truncated, foreign and future files are rejected with the offset") {

@@ -1,10 +1,19 @@
 // tests/trainer_test.cpp — the library's trainer and model registry: a resumed run equals an uninterrupted one bit
 // for bit (data set and generator sources, dropout, accumulation), the gradient hook sees every gradient once per
 // step before the update, NaN/Inf stops name the step and the tensor, every registered model builds and round-trips
-// through save/load, and generator states restore exactly.
+// through save/load, generator states restore exactly, and a training process killed with SIGKILL in the middle of
+// a checkpoint write leaves the previous checkpoint intact for resume.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -92,7 +101,39 @@ ModelOptions cnn_options() {
   return o;
 }
 
+/// The run the SIGKILL test interrupts: a CNN whose embedding table (60,000 x 32) makes each last.ckpt (weights
+/// and both AdamW moments, ~23 MB) take long enough to write that a kill lands inside the write.
+std::vector<float> checkpointed_run(const std::string& out, long checkpoint_every, bool resume) {
+  auto o = cnn_options();
+  o.vocab = 60000;
+  o.dim = 32;
+  auto model = make_model(o);
+  model->init(7);
+  const auto ds = toy_dataset(3);
+  train::DatasetBatches src(ds, 16, 11, 0.0);
+  train::TrainerOptions to;
+  to.epochs = 4;  // 24 steps
+  to.adamw.lr = 1e-2;
+  to.log_seconds = 1e9;
+  to.checkpoint_every = checkpoint_every;
+  to.out_dir = out;
+  to.resume = resume;
+  train::Trainer t(*model, src, to);
+  t.run();
+  return values(*model);
+}
+
 }  // namespace
+
+int trainer_checkpoint_child(const char* out_dir) {
+  try {
+    checkpointed_run(out_dir, 1, false);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "checkpoint child: %s\n", e.what());
+    return 1;
+  }
+}
 
 TEST_SUITE("trainer") {
 
@@ -359,6 +400,53 @@ TEST_CASE("Rng: a saved position restores the exact stream, Box-Muller spare inc
   for (int i = 0; i < 9; ++i) got.push_back(i % 3 ? b.uniform() : b.normal());
   CHECK(want == got);
   CHECK_THROWS_AS(b.restore("not a state"), Error);
+}
+
+TEST_CASE("SIGKILL in the middle of a checkpoint write leaves the previous checkpoint intact; resume continues it") {
+  using Clock = std::chrono::steady_clock;
+  ScratchDir dir("sigkill");
+  const auto ref = checkpointed_run(dir / "ref", 0, false);
+  const std::string out = dir / "run", last = out + "/last.ckpt";
+  std::string self = fs::read_symlink("/proc/self/exe").string(), flag = "--checkpoint-child", arg = out;
+  bool killed_mid_write = false;
+  for (int attempt = 0; attempt < 5 && !killed_mid_write; ++attempt) {
+    fs::remove_all(out);
+    fs::create_directories(out);
+    char* argv[] = {self.data(), flag.data(), arg.data(), nullptr};
+    pid_t pid = 0;
+    REQUIRE(::posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv, environ) == 0);
+    const std::string partial = last + ".tmp-" + std::to_string(pid);
+    // Wait for a first complete last.ckpt, then for the next write to be in flight, and kill the child there.
+    const auto deadline = Clock::now() + std::chrono::seconds(120);
+    int status = 0;
+    bool exited = false;
+    while (!(fs::exists(last) && fs::exists(partial)) && Clock::now() < deadline) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (exited) {
+      INFO("the child finished before a write could be caught; exit status " << status);
+      REQUIRE(WIFEXITED(status));
+      REQUIRE(WEXITSTATUS(status) == 0);
+      continue;
+    }
+    ::kill(pid, SIGKILL);
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    killed_mid_write = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && fs::exists(partial);
+  }
+  REQUIRE(killed_mid_write);
+  // The interrupted write is a stray temporary file; last.ckpt is the previous complete checkpoint.
+  Checkpoint previous;
+  REQUIRE_NOTHROW(previous = Checkpoint::load(last));
+  const long step = std::stol(previous.require("trainer.step"));
+  CHECK(step >= 1);
+  CHECK(step < 24);
+  const auto resumed = checkpointed_run(out, 1, true);
+  REQUIRE(resumed.size() == ref.size());
+  CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
 }
 
 }  // TEST_SUITE

@@ -186,35 +186,40 @@ class Checkpoint {
   }
 
   // ---- files ----------------------------------------------------------------------------------------------
-  /// Writes the file atomically: a crash or error leaves any previous file at `path` as it was.
+  /// Writes the file atomically: the bytes go to `path.tmp-PID`, are fsync'ed, then renamed over `path`, so a crash
+  /// (even SIGKILL) or an error (a full disk, a file-size limit) leaves any previous file at `path` as it was.
+  /// Errors name `path`, the temporary file and the system's reason; the temporary file is removed.
   void save(const std::string& path) const {
     std::vector<std::byte> out;
     serialize(out);
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    SSM_CHECK(fd >= 0, "cannot write checkpoint '", tmp, "': ", std::strerror(errno));
+    SSM_CHECK(fd >= 0, "cannot write checkpoint '", path, "': opening '", tmp, "' failed: ", std::strerror(errno));
     std::size_t done = 0;
     while (done < out.size()) {
       const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
-        const int e = errno;
+        const int e = w == 0 ? ENOSPC : errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        SSM_FAIL("writing checkpoint '", tmp, "' failed after ", done, " of ", out.size(), " bytes: ",
-                 std::strerror(e));
+        SSM_FAIL("writing checkpoint '", path, "' failed after ", done, " of ", out.size(), " bytes (", tmp,
+                 "): ", std::strerror(e), "; the previous file, if any, is unchanged");
       }
       done += static_cast<std::size_t>(w);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-      const int e = errno;
+    const int synced = ::fsync(fd) == 0 ? 0 : errno;
+    const int closed = ::close(fd) == 0 ? 0 : errno;
+    if (synced != 0 || closed != 0) {
+      const int e = synced != 0 ? synced : closed;
       ::unlink(tmp.c_str());
-      SSM_FAIL("flushing checkpoint '", tmp, "' failed: ", std::strerror(e));
+      SSM_FAIL("flushing checkpoint '", path, "' (", tmp, ") failed: ", std::strerror(e),
+               "; the previous file, if any, is unchanged");
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
       const int e = errno;
       ::unlink(tmp.c_str());
-      SSM_FAIL("renaming '", tmp, "' to '", path, "' failed: ", std::strerror(e));
+      SSM_FAIL("renaming '", tmp, "' to checkpoint '", path, "' failed: ", std::strerror(e));
     }
   }
 
