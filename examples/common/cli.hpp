@@ -35,7 +35,7 @@ class JsonConfig final : public CLI::Config {
       throw CLI::ConversionError(std::string("--config: not valid JSON: ") + e.what());
     }
     if (!j.is_object()) throw CLI::ConversionError("--config: expected a JSON object of option names and values");
-    std::vector<CLI::ConfigItem> items;
+    std::vector<CLI::ConfigItem> out;
     for (auto& [key, value] : j.items()) {
       CLI::ConfigItem item;
       item.name = key;
@@ -44,9 +44,9 @@ class JsonConfig final : public CLI::Config {
         for (auto& v : value) item.inputs.push_back(text(v));
       else
         item.inputs.push_back(text(value));
-      items.push_back(std::move(item));
+      out.push_back(std::move(item));
     }
-    return items;
+    return out;
   }
 };
 
@@ -68,6 +68,15 @@ class Cli {
     else
       app_.add_option("--" + name, *slot, help)->capture_default_str();
     return *slot;
+  }
+
+  /// Registers --name stored straight into `target`, whose current value is the default.
+  template <class T>
+  void bind(const std::string& name, T& target, const std::string& help) {
+    if constexpr (std::is_same_v<T, bool>)
+      app_.add_flag("--" + name, target, help);
+    else
+      app_.add_option("--" + name, target, help)->capture_default_str();
   }
 
   /// Parses the command line (exits with the help text or the error); returns the positional arguments.

@@ -1,9 +1,12 @@
 // examples/sentiment/report.hpp — what the sentiment program prints and writes: evaluation lines and their JSON,
-// the data set's load report, and inference latency against sequence length (batch 1, forward, median of runs).
+// the held-out splits' evaluation, the training record, the comparison table, the data set's load report, and
+// inference latency against sequence length (batch 1, forward, median of runs).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -167,6 +170,128 @@ inline void print_reports(const Splits& s) {
                 static_cast<long>(r.bad_encoding), static_cast<long>(r.bad_label), static_cast<long>(r.dropped));
     for (auto& m : r.messages) std::printf("  %s\n", m.c_str());
   }
+}
+
+/// One line per model of `compare`: what researchers put in the table.
+struct TableRow {
+  std::string model;
+  long params = 0, epochs = 0;
+  double seconds_per_epoch = 0, val_accuracy = 0, test_accuracy = 0, test_f1 = 0;
+  double test_auc = std::nan(""), manual_accuracy = std::nan("");
+  std::vector<std::pair<Index, double>> latency;
+};
+
+/// Evaluates `model` on the validation, test and (if any) manual splits, prints each and returns their JSON; the
+/// accuracies go into `row` when given.
+inline Json evaluate_splits(Model& model, const data::TextEncoder& enc, const Splits& splits,
+                            const std::vector<std::string>& classes, Index eval_batch, Workspace& ws,
+                            TableRow* row = nullptr) {
+  Json j = Json::object();
+  for (auto [name, ds] : std::vector<std::pair<std::string, const data::TextDataset*>>{
+           {"val", &splits.val}, {"test", &splits.test}, {"manual", splits.manual ? &*splits.manual : nullptr}}) {
+    if (!ds) continue;
+    auto r = train::evaluate_classifier(model, data::encode_dataset(*ds, enc), eval_batch, ws);
+    print_eval(name.c_str(), r, classes);
+    j[name] = eval_json(r, classes);
+    if (!row) continue;
+    if (name == "val") row->val_accuracy = r.accuracy;
+    if (name == "manual") row->manual_accuracy = r.accuracy;
+    if (name == "test") row->test_accuracy = r.accuracy, row->test_f1 = r.cm.macro_f1(), row->test_auc = r.auc;
+  }
+  return j;
+}
+
+/// The trainer's record of a run: steps, time, the epoch times and the learning curves.
+inline Json training_json(const train::TrainResult& res, const std::string& out_dir, long best_epoch) {
+  Json j = Json::object();
+  j["epochs_run"] = static_cast<long>(res.curves.size());
+  j["steps"] = res.steps;
+  j["seconds"] = res.seconds;
+  double mean = 0;
+  for (double s : res.epoch_seconds) mean += s;
+  j["seconds_per_epoch"] = res.epoch_seconds;
+  j["mean_seconds_per_epoch"] = res.epoch_seconds.empty() ? 0 : mean / static_cast<double>(res.epoch_seconds.size());
+  j["best_epoch"] = best_epoch;
+  j["stopped_early"] = res.stopped_early;
+  j["budget_reached"] = res.budget_reached;
+  j["checkpoint"] = res.best_path;
+  j["curves_csv"] = (std::filesystem::path(out_dir) / "curves.csv").string();
+  Json curves = Json::array();
+  for (auto& r : res.curves)
+    curves.push_back({{"epoch", r.epoch}, {"step", r.step}, {"train_loss", r.train_loss},
+                      {"train_accuracy", r.train_acc}, {"val_loss", r.val_loss}, {"val_accuracy", r.val_acc},
+                      {"lr", r.lr}, {"seconds", r.seconds}});
+  j["curves"] = curves;
+  return j;
+}
+
+inline void print_latency(const std::vector<std::pair<Index, double>>& lat) {
+  std::printf("latency (batch 1, forward):");
+  for (auto& [L, ms] : lat) std::printf("  L=%ld %.2f ms", static_cast<long>(L), ms);
+  std::printf("\n");
+}
+
+/// The header of a markdown table with one `ms@L` column per latency length after `columns`.
+inline void print_table_header(const std::string& columns, const std::string& rule, const std::vector<Index>& lengths) {
+  std::printf("%s", columns.c_str());
+  for (Index L : lengths) std::printf(" ms@%ld |", static_cast<long>(L));
+  std::printf("\n%s", rule.c_str());
+  for (std::size_t i = 0; i < lengths.size(); ++i) std::printf("---:|");
+  std::printf("\n");
+}
+
+inline void print_compare_table(const std::vector<TableRow>& rows, bool manual, const std::vector<Index>& lengths) {
+  print_table_header(std::string("\n| model | params | epochs | s/epoch | val acc | test acc | test macro-F1 | test AUC |") +
+                         (manual ? " manual acc |" : ""),
+                     std::string("|---|---:|---:|---:|---:|---:|---:|---:|") + (manual ? "---:|" : ""), lengths);
+  for (auto& r : rows) {
+    std::printf("| %s | %ld | %ld | %.1f | %.2f%% | %.2f%% | %.4f | %s |", r.model.c_str(), r.params, r.epochs,
+                r.seconds_per_epoch, 100 * r.val_accuracy, 100 * r.test_accuracy, r.test_f1,
+                std::isnan(r.test_auc) ? "-" : std::to_string(r.test_auc).substr(0, 6).c_str());
+    if (manual) std::printf(" %.2f%% |", 100 * r.manual_accuracy);
+    for (auto& [L, ms] : r.latency) std::printf(" %.2f |", ms);
+    std::printf("\n");
+  }
+}
+
+/// Classifies one text: prints the label, the class probabilities and the text, and returns them as JSON.
+inline Json predict_text(Model& model, const data::TextEncoder& enc, const std::vector<std::string>& classes,
+                         const std::string& text, Workspace& ws) {
+  auto ids = enc.encode(text);
+  const Index L = static_cast<Index>(ids.size()), C = static_cast<Index>(classes.size());
+  std::vector<std::int32_t> len{static_cast<std::int32_t>(L)};
+  std::vector<float> logits(static_cast<std::size_t>(C)), probs(logits.size());
+  ws.reset();
+  Context ctx(ws, false, 0);
+  model.forward(View<const std::int32_t, 2>(ids.data(), {1, L}), View<const std::int32_t, 1>(len.data(), {1}),
+                View<float, 2>(logits.data(), {1, C}), ctx);
+  softmax(backend::Scalar{}, View<const float, 2>(logits.data(), {1, C}), View<float, 2>(probs.data(), {1, C}));
+  const auto best = static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
+  std::printf("%s %.3f  (", classes[best].c_str(), probs[best]);
+  Json j = {{"text", text}, {"label", classes[best]}, {"probabilities", Json::object()}};
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    std::printf("%s%s %.3f", c ? ", " : "", classes[c].c_str(), probs[c]);
+    j["probabilities"][classes[c]] = static_cast<double>(probs[c]);
+  }
+  std::printf(")  %s\n", text.c_str());
+  return j;
+}
+
+/// "a,b,,c" → {a, b, c}.
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  for (std::string n; std::getline(ss, n, ',');)
+    if (!n.empty()) v.push_back(n);
+  return v;
+}
+
+/// The class names a sentiment checkpoint stores, one per line.
+inline std::vector<std::string> class_names(const Checkpoint& ck) {
+  std::vector<std::string> v;
+  std::stringstream ss(ck.require("classes"));
+  for (std::string c; std::getline(ss, c);) v.push_back(c);
+  return v;
 }
 
 }  // namespace sentiment
