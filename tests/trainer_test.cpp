@@ -449,4 +449,54 @@ TEST_CASE("SIGKILL in the middle of a checkpoint write leaves the previous check
   CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
 }
 
+TEST_CASE("layerwise rates: level j moves by decay^j of the rate; gradual unfreezing holds levels still until due") {
+  ModelOptions o;
+  o.name = "mamba";
+  o.vocab = 20;
+  o.dim = 8;
+  o.layers = 2;
+  o.state = 4;
+  o.dropout = 0.0;
+  const auto ds = toy_dataset(5);
+  const auto one_step = [&](long unfreeze_every, long steps) {
+    auto model = make_model(o);
+    model->init(3);
+    const std::vector<float> before = values(*model);
+    train::DatasetBatches src(ds, 16, 2, 0.0);
+    train::TrainerOptions to;
+    to.max_steps = steps;
+    to.adamw = {.lr = 1e-2, .weight_decay = 0.0};
+    to.schedule = optim::LrSchedule::Kind::Constant;
+    to.warmup_steps = 0;
+    to.clip = 0;
+    to.log_seconds = 1e9;
+    to.lr_multiplier = train::layerwise_rates(2, 0.5, unfreeze_every);
+    train::Trainer t(*model, src, to);
+    t.run();
+    return std::pair{before, values(*model)};
+  };
+  auto layout_of = make_model(o);
+  const auto& entries = layout_of->parameters().layout().entries();
+  const auto level = [](const std::string& n) { return n.rfind("embed.", 0) == 0 ? 3 : n.rfind("layers.0.", 0) == 0 ? 2
+                                                      : n.rfind("layers.1.", 0) == 0 ? 1 : 0; };
+  // One AdamW step moves the element with the largest gradient by the full rate (|m̂/√v̂| = 1 at t = 1).
+  const auto [b1, a1] = one_step(0, 1);
+  for (auto& e : entries) {
+    float moved = 0;
+    for (Index i = e.offset; i < e.offset + e.size; ++i)
+      moved = std::max(moved, std::abs(a1[static_cast<std::size_t>(i)] - b1[static_cast<std::size_t>(i)]));
+    if (moved == 0) continue;  // e.g. an embedding row no token used
+    INFO(e.name);
+    CHECK(moved == doctest::Approx(1e-2 * std::pow(0.5, level(e.name))).epsilon(1e-3));
+  }
+  // Unfreezing one level every 2 steps: after 3 steps levels 0 and 1 have moved, 2 and 3 not at all.
+  const auto [b3, a3] = one_step(2, 3);
+  for (auto& e : entries) {
+    const bool same = std::equal(a3.begin() + e.offset, a3.begin() + e.offset + e.size, b3.begin() + e.offset);
+    INFO(e.name);
+    if (level(e.name) >= 2) CHECK(same);
+    if (level(e.name) == 0 && e.name.rfind("head.", 0) == 0) CHECK(!same);
+  }
+}
+
 }  // TEST_SUITE

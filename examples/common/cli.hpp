@@ -79,6 +79,9 @@ class Cli {
       app_.add_option("--" + name, target, help)->capture_default_str();
   }
 
+  /// Whether --name was given (on the command line or in --config), after parse().
+  bool given(const std::string& name) const { return app_.count("--" + name) > 0; }
+
   /// Parses the command line (exits with the help text or the error); returns the positional arguments.
   /// "--name=" gives the option an empty value (e.g. --latency-lengths= to skip a measurement).
   std::vector<std::string> parse(int argc, char** argv) {

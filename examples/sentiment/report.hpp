@@ -241,7 +241,8 @@ inline void print_table_header(const std::string& columns, const std::string& ru
 }
 
 inline void print_compare_table(const std::vector<TableRow>& rows, bool manual, const std::vector<Index>& lengths) {
-  print_table_header(std::string("\n| model | params | epochs | s/epoch | val acc | test acc | test macro-F1 | test AUC |") +
+  print_table_header(std::string("\n| model | params | epochs | s/epoch | val acc | test acc | test macro-F1 |") +
+                         " test AUC |" +
                          (manual ? " manual acc |" : ""),
                      std::string("|---|---:|---:|---:|---:|---:|---:|---:|") + (manual ? "---:|" : ""), lengths);
   for (auto& r : rows) {

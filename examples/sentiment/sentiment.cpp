@@ -23,10 +23,14 @@ struct TrainOptions {
   train::TrainerOptions trainer;
   Index batch = 32, eval_batch = 64;
   double word_dropout = 0.0;  ///< training only: each token becomes <unk> with this probability (word tokenizer)
+  std::string init_from;      ///< a language model (lm pretrain) whose embedding and backbone start the classifier
+  double layer_decay = 1.0;   ///< SSM models: each level down from the head trains at this times the rate above
+  long unfreeze_every = 0;    ///< SSM models: unfreeze one more level (head first) every this many steps; 0: all
 };
 
 struct TokenizerOptions {
   std::string kind = "word";
+  bool kind_given = false;  ///< --tokenizer was on the command line (it must then agree with --init-from's)
   Index max_length = 0, vocab_size = 30000, min_count = 2;
 };
 
@@ -35,13 +39,17 @@ struct TrainOutcome {
   TableRow row;
 };
 
+const char* kind_name(const data::TextEncoder& enc) {
+  return enc.kind() == data::TextEncoder::Kind::Word ? "word" : "byte";
+}
+
 TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOptions mo, const TokenizerOptions& topt,
                          const TrainOptions& t, const std::vector<Index>& latency_lengths) {
   const std::string last_path = (fs::path(t.trainer.out_dir) / "last.ckpt").string();
   // Tokenizer and architecture: from the training split and the options, or from the run being resumed.
   const Index max_len = topt.max_length > 0 ? topt.max_length : splits.default_max_length;
   data::TextEncoder enc;
-  std::optional<Checkpoint> resume_ck;
+  std::optional<Checkpoint> resume_ck, init_ck;
   if (t.trainer.resume) {
     SSM_CHECK(fs::exists(last_path), "--resume: no checkpoint at '", last_path, "' (train once with --out ",
               t.trainer.out_dir, ")");
@@ -53,6 +61,23 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     mo = saved;
     std::printf("resuming after epoch %s (step %s) from %s\n", resume_ck->require("trainer.epoch").c_str(),
                 resume_ck->require("trainer.step").c_str(), last_path.c_str());
+  } else if (!t.init_from.empty()) {
+    // Fine-tuning: the tokenizer and the architecture are the language model's; head, pooling, dropout this run's.
+    init_ck = Checkpoint::load(t.init_from);
+    enc = data::TextEncoder::deserialize(init_ck->require(kTokenizerKey), t.init_from);
+    const std::string kind = kind_name(enc);
+    SSM_CHECK(!topt.kind_given || topt.kind == kind, "--tokenizer ", topt.kind, " does not match '", t.init_from,
+              "', whose tokenizer is ", kind, " (fine-tuning reads the text as the language model did)");
+    enc.set_max_length(max_len);
+    auto base = ModelOptions::deserialize(init_ck->require(kModelOptionsKey), t.init_from);
+    SSM_CHECK(base.head == "lm", "--init-from '", t.init_from, "' holds a ", base.head, " model, not a language model");
+    base.head = "classifier";
+    base.pooling = mo.pooling;
+    base.dropout = mo.dropout;
+    base.max_length = std::max(base.max_length, max_len);
+    mo = base;
+    std::printf("fine-tuning %s from %s (its tokenizer: %s, %ld ids)\n", mo.name.c_str(), t.init_from.c_str(),
+                kind.c_str(), static_cast<long>(mo.vocab));
   } else if (topt.kind == "byte") {
     enc = data::TextEncoder::byte_level(max_len);
   } else {
@@ -62,17 +87,24 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     enc = data::TextEncoder::build_word(texts, max_len, topt.min_count, topt.vocab_size);
   }
   if (!resume_ck) {
-    mo.vocab = enc.vocab_size();
+    if (!init_ck) mo.vocab = enc.vocab_size();
     mo.classes = static_cast<Index>(splits.classes.size());
     mo.max_length = std::max(mo.max_length, enc.max_length());
   }
   auto model = make_model(mo);
   model->init(t.trainer.seed);
+  if (init_ck) {
+    const auto rep = init_from(*model, *init_ck);
+    std::printf("loaded %zu tensors from the language model; initialised %zu fresh:", rep.loaded.size(),
+                rep.fresh.size());
+    for (auto& n : rep.fresh) std::printf(" %s", n.c_str());
+    std::printf("\n");
+  }
   auto train = data::encode_dataset(splits.train, enc);
   auto val = data::encode_dataset(splits.val, enc);
   const long params = static_cast<long>(model->parameters().count());
   std::printf("model %s: %ld parameters; tokenizer %s, vocabulary %ld, max length %ld; %d threads\n", mo.name.c_str(),
-              params, topt.kind.c_str(), static_cast<long>(enc.vocab_size()), static_cast<long>(enc.max_length()),
+              params, kind_name(enc), static_cast<long>(enc.vocab_size()), static_cast<long>(enc.max_length()),
               num_threads());
   std::printf("data: train %ld (%ld tokens), validation %ld, test %ld — %s\n", static_cast<long>(train.size()),
               static_cast<long>(train.total_tokens()), static_cast<long>(val.size()),
@@ -80,7 +112,10 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
 
   train::DatasetBatches source(train, t.batch, t.trainer.seed,
                                enc.kind() == data::TextEncoder::Kind::Word ? t.word_dropout : 0.0);
-  train::Trainer trainer(*model, source, t.trainer);
+  auto to = t.trainer;
+  if (t.layer_decay < 1 || t.unfreeze_every > 0)
+    to.lr_multiplier = train::layerwise_rates(mo.layers, t.layer_decay, t.unfreeze_every);
+  train::Trainer trainer(*model, source, to);
   trainer.set_describer([&](Checkpoint& ck) {
     describe_model(ck, *model, mo, &enc);
     std::string cls;
@@ -116,7 +151,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   out.row = {.model = mo.name, .params = params, .epochs = static_cast<long>(res.curves.size())};
   Json& j = out.json;
   j["model"] = {{"name", mo.name}, {"parameters", params}, {"options_text", mo.serialize()}};
-  j["tokenizer"] = {{"kind", topt.kind}, {"vocab", static_cast<long>(enc.vocab_size())},
+  j["tokenizer"] = {{"kind", kind_name(enc)}, {"vocab", static_cast<long>(enc.vocab_size())},
                     {"max_length", static_cast<long>(enc.max_length())}};
   j["training"] = training_json(res, t.trainer.out_dir, std::stol(best.checkpoint.require("trainer.epoch")));
   out.row.seconds_per_epoch = j["training"]["mean_seconds_per_epoch"].get<double>();
@@ -169,7 +204,7 @@ int main(int argc, char** argv) {
   cli.bind("bidirectional", mo.bidirectional, "SSM models: run each layer both ways (S4D/S4/LSSL kernels, Mamba pair)");
   cli.bind("pooling", mo.pooling, "SSM models: mean | max | last pooling over time");
   cli.bind("hippo", mo.hippo, "lssl: the fixed HiPPO matrix, legt | legs");
-  cli.bind("tokenizer", tk.kind, "word | byte");
+  cli.bind("tokenizer", tk.kind, "word | byte (with --init-from: the language model's)");
   cli.bind("max-length", tk.max_length, "truncate to this many tokens (0: IMDB 512, tweets 64, generic 256)");
   cli.bind("vocab-size", tk.vocab_size, "word vocabulary size (with <pad> and <unk>)");
   cli.bind("min-count", tk.min_count, "word vocabulary: minimum training count");
@@ -190,6 +225,11 @@ int main(int argc, char** argv) {
   to.out_dir = "sentiment_out";
   cli.bind("out", to.out_dir, "directory for checkpoints (best.ckpt, last.ckpt) and curves.csv");
   cli.bind("resume", to.resume, "continue training from OUT/last.ckpt");
+  cli.bind("layer-decay", t.layer_decay,
+           "fine-tuning: level j below the head trains at this^j of the rate (ULMFiT: 1/2.6)");
+  cli.bind("unfreeze-every", t.unfreeze_every, "fine-tuning: unfreeze one level, head first, every this many steps");
+  cli.bind("init-from", t.init_from,
+           "start from this language model (lm pretrain): its tokenizer, embedding and backbone");
   auto& checkpoint = cli.option<std::string>("checkpoint", "", "eval / predict: the checkpoint");
   auto& results = cli.option<std::string>("results", "", "write all results as JSON here");
   auto& latency = cli.option<std::string>("latency-lengths", "64,128,256,512,1024,2048,4096",
@@ -201,6 +241,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = positional[0];
+  tk.kind_given = cli.given("tokenizer");
   const std::string& out = to.out_dir;
   const std::string& dataset = d.dataset;
   try {
@@ -260,7 +301,8 @@ int main(int argc, char** argv) {
         m.max_length = lengths.empty() ? 512 : *std::max_element(lengths.begin(), lengths.end());
         const long params = static_cast<long>(make_model(m)->parameters().count());
         std::vector<std::pair<Index, double>> lat;
-        const Json r = {{"model", {{"name", n}, {"parameters", params}}}, {"latency", measure_latency(m, lengths, &lat)}};
+        const Json r = {{"model", {{"name", n}, {"parameters", params}}},
+                        {"latency", measure_latency(m, lengths, &lat)}};
         std::printf("| %s | %ld |", n.c_str(), params);
         for (auto& [L, ms] : lat) std::printf(" %.2f |", ms);
         std::printf("\n");

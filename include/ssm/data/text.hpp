@@ -335,6 +335,22 @@ class TextEncoder {
     return ids;
   }
 
+  /// Ids → text: words joined by single spaces (normalisation is not undone), bytes as they were; padding and
+  /// ids outside the vocabulary (a language model's end-of-text, data::eot_id) are skipped.
+  std::string decode(const std::vector<std::int32_t>& ids) const {
+    std::string out;
+    for (auto id : ids) {
+      if (id == pad_id() || id < 0 || id >= vocab_size()) continue;
+      if (kind_ == Kind::Byte) {
+        out += static_cast<char>(id - 1);
+      } else {
+        if (!out.empty()) out += ' ';
+        out += vocab_.token(id);
+      }
+    }
+    return out;
+  }
+
   /// "ssm-text-encoder 1\nkind word|byte\nmax_length N\nnormalize lower html urls mentions (0/1)\n" + vocabulary.
   std::string serialize() const {
     std::ostringstream os;

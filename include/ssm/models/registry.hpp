@@ -252,4 +252,48 @@ inline LoadedModel load_model(const std::string& path) {
   return l;
 }
 
+/// What init_from did, tensor by tensor.
+struct InitReport {
+  std::vector<std::string> loaded;  ///< copied from the checkpoint
+  std::vector<std::string> fresh;   ///< kept as model.init left them: the head, or absent from the checkpoint
+  std::vector<std::string> unused;  ///< checkpoint parameters the model has no use for (e.g. an LM head)
+};
+
+/// Fine-tuning's start: copies into `model` every checkpoint parameter whose name is one of the model's, except
+/// those under `fresh_prefix` (the head: a classifier starts it anew). A tensor of the right name and another shape
+/// is refused naming it and both shapes, before anything is copied.
+inline InitReport init_from(Model& model, const Checkpoint& ck, const std::string& fresh_prefix = "head.") {
+  InitReport r;
+  auto& params = model.parameters();
+  std::vector<const ParamInfo*> take;
+  for (auto& e : params.layout().entries()) {
+    const auto* t = ck.find(std::string(kParamPrefix) + e.name);
+    if (t == nullptr || e.name.rfind(fresh_prefix, 0) == 0) {
+      r.fresh.push_back(e.name);
+      continue;
+    }
+    const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
+    if (t->shape != want) {
+      const auto str = [](const std::vector<std::int64_t>& v) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+        return out + "}";
+      };
+      SSM_FAIL(ck.where(), ": tensor '", e.name, "' has shape ", str(t->shape), ", the model's is ", str(want),
+               " (a model of another width, depth or vocabulary); nothing was loaded");
+    }
+    take.push_back(&e);
+  }
+  for (auto& t : ck.tensors()) {
+    if (t.name.rfind(kParamPrefix, 0) != 0) continue;
+    const std::string name = t.name.substr(std::string_view(kParamPrefix).size());
+    if (params.layout().find(name) == nullptr || name.rfind(fresh_prefix, 0) == 0) r.unused.push_back(name);
+  }
+  for (const ParamInfo* e : take) {
+    ck.read(*ck.find(std::string(kParamPrefix) + e->name), View<float, 1>(params.values() + e->offset, {e->size}));
+    r.loaded.push_back(e->name);
+  }
+  return r;
+}
+
 }  // namespace ssm

@@ -30,8 +30,12 @@ struct Segment {
 
 /// Resolves the layout's tensors into segments with their group's settings. A group named in `groups`
 /// that no tensor uses is an error (a typo would silently do nothing).
+/// `multipliers`, when not empty, scale each tensor's learning rate (one per layout entry; 0 freezes it).
 inline std::vector<Segment> make_segments(const ParamLayout& layout, double lr, double weight_decay,
-                                          const std::map<std::string, GroupSettings>& groups) {
+                                          const std::map<std::string, GroupSettings>& groups,
+                                          const std::vector<double>& multipliers = {}) {
+  SSM_CHECK(multipliers.empty() || multipliers.size() == layout.entries().size(), "AdamW: ", multipliers.size(),
+            " learning-rate multipliers for ", layout.entries().size(), " tensors");
   for (auto& [name, _] : groups) {
     bool used = false;
     for (auto& e : layout.entries()) used = used || e.options.group == name;
@@ -45,6 +49,7 @@ inline std::vector<Segment> make_segments(const ParamLayout& layout, double lr, 
       if (it->second.weight_decay) gwd = *it->second.weight_decay;
     }
     if (!e.options.weight_decay) gwd = 0.0;
+    if (!multipliers.empty()) glr *= multipliers[segs.size()];
     segs.push_back({e.offset, e.size, glr, gwd});
   }
   return segs;
@@ -118,6 +123,13 @@ class AdamW {
     rebuild();
   }
 
+  /// One learning-rate multiplier per tensor of the layout, in layout order (discriminative rates; 0 freezes a
+  /// tensor: no update, no decay); empty: all 1.
+  void set_lr_multipliers(std::vector<double> multipliers) {
+    mult_ = std::move(multipliers);
+    rebuild();
+  }
+
   const AdamWOptions& options() const { return opt_; }
   void set_lr(double lr) {
     opt_.lr = lr;
@@ -148,11 +160,12 @@ class AdamW {
   std::vector<std::pair<std::string, View<T, 1>>> state() { return {{"adamw.m", m_.view()}, {"adamw.v", v_.view()}}; }
 
  private:
-  void rebuild() { segs_ = make_segments(*layout_, opt_.lr, opt_.weight_decay, groups_); }
+  void rebuild() { segs_ = make_segments(*layout_, opt_.lr, opt_.weight_decay, groups_, mult_); }
 
   const ParamLayout* layout_;
   AdamWOptions opt_;
   std::map<std::string, GroupSettings> groups_;
+  std::vector<double> mult_;
   std::vector<Segment> segs_;
   Buffer<T, typename B::memory_space> m_, v_;
   long t_ = 0;

@@ -10,6 +10,7 @@
 
 #include "ssm/core/rng.hpp"
 #include "ssm/data/batching.hpp"
+#include "ssm/data/corpus.hpp"
 
 namespace ssm::train {
 
@@ -75,6 +76,48 @@ class DatasetBatches final : public BatchSource {
   long count_;
   std::vector<std::vector<Index>> order_;
   data::LabelledBatch b_;
+};
+
+/// Language-model batches: the windows of a packed corpus (data::pack), `batch_size` per batch, in an order
+/// shuffled every epoch by (seed, epoch) (a last partial batch is dropped). Tokens {B, L}, every length L, and as
+/// targets the next token of every position — no padding anywhere.
+class WindowBatches final : public BatchSource {
+ public:
+  WindowBatches(const data::PackedCorpus& corpus, Index batch_size, std::uint64_t seed)
+      : c_(corpus), batch_size_(batch_size), seed_(seed) {
+    SSM_CHECK(batch_size > 0, "batch size must be positive, found ", batch_size);
+    SSM_CHECK(corpus.windows() >= batch_size, "the corpus packs into ", corpus.windows(), " windows of ",
+              corpus.window, " tokens, fewer than one batch of ", batch_size);
+  }
+  long epoch_batches() const override { return static_cast<long>(c_.windows() / batch_size_); }
+  void begin_epoch(long epoch) override {
+    order_.resize(static_cast<std::size_t>(c_.windows()));
+    for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<Index>(i);
+    Rng shuffle(seed_ * 1000003 + static_cast<std::uint64_t>(epoch), 79);
+    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[shuffle.uniform_int(i)]);
+  }
+  Batch batch(long index, long) override {
+    SSM_CHECK(index >= 0 && index < epoch_batches() && !order_.empty(), "batch ", index, " of an epoch of ",
+              epoch_batches(), " (begin_epoch first)");
+    const Index L = c_.window, B = batch_size_;
+    tokens_.resize(static_cast<std::size_t>(B * L));
+    targets_.resize(tokens_.size());
+    lengths_.assign(static_cast<std::size_t>(B), static_cast<std::int32_t>(L));
+    for (Index b = 0; b < B; ++b) {
+      const std::int32_t* w = c_.at(order_[static_cast<std::size_t>(index * B + b)]);
+      std::copy(w, w + L, tokens_.begin() + b * L);
+      std::copy(w + 1, w + L + 1, targets_.begin() + b * L);
+    }
+    return {View<const std::int32_t, 2>(tokens_.data(), {B, L}), View<const std::int32_t, 1>(lengths_.data(), {B}),
+            View<const std::int32_t, 1>(targets_.data(), {B * L})};
+  }
+
+ private:
+  const data::PackedCorpus& c_;
+  Index batch_size_;
+  std::uint64_t seed_;
+  std::vector<Index> order_;
+  std::vector<std::int32_t> tokens_, targets_, lengths_;
 };
 
 /// An endless stream: each batch is make(rng) from one sequential generator, whose position is the source's state.

@@ -1,6 +1,7 @@
 // ssm/train/evaluate.hpp — a classifier over an encoded data set in evaluation mode: mean cross-entropy, the
 // confusion matrix (accuracy, per-class and macro precision/recall/F1) and, for two classes, ROC AUC and the ROC
-// curve of p(positive) = σ(z₁ − z₀); with the time it took.
+// curve of p(positive) = σ(z₁ − z₀); and a language model over a packed corpus (mean next-token cross-entropy,
+// perplexity, bits per token, next-token accuracy); with the time each took.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "ssm/data/batching.hpp"
+#include "ssm/data/corpus.hpp"
 #include "ssm/models/model.hpp"
 #include "ssm/nn/loss.hpp"
 #include "ssm/train/metrics.hpp"
@@ -64,6 +66,58 @@ inline ClassifierEvaluation evaluate_classifier(Model& model, const data::Encode
     r.auc = roc_auc(scores, positive);
     r.roc = roc_curve(scores, positive);
   }
+  return r;
+}
+
+struct LanguageModelEvaluation {
+  double loss = 0;            ///< mean next-token cross-entropy, nats per token
+  double perplexity = 0;      ///< exp(loss)
+  double bits_per_token = 0;  ///< loss / ln 2
+  double accuracy = 0;        ///< the most likely next token is the right one
+  double seconds = 0;
+  Index tokens = 0;  ///< scored tokens: every window's L targets
+  operator Evaluation() const { return {loss, accuracy}; }
+};
+
+/// Every window of `corpus` (none dropped), `batch` windows per forward, in evaluation mode (no dropout).
+inline LanguageModelEvaluation evaluate_language_model(Model& model, const data::PackedCorpus& corpus, Index batch,
+                                                       Workspace& ws) {
+  SSM_CHECK(corpus.windows() > 0, "the held-out corpus packs into no window of ", corpus.window, " tokens");
+  SSM_CHECK(batch > 0, "batch size must be positive, found ", batch);
+  const Index L = corpus.window, V = model.classes();
+  SSM_CHECK(model.logit_rows(1, L) == L, "a language model needs a per-token head");
+  nn::CrossEntropy<float> ce;
+  std::vector<std::int32_t> tokens, targets, lengths;
+  std::vector<float> logits;
+  LanguageModelEvaluation r;
+  double loss_sum = 0, correct = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (Index w0 = 0; w0 < corpus.windows(); w0 += batch) {
+    const Index B = std::min(batch, corpus.windows() - w0);
+    tokens.resize(static_cast<std::size_t>(B * L));
+    targets.resize(tokens.size());
+    lengths.assign(static_cast<std::size_t>(B), static_cast<std::int32_t>(L));
+    for (Index b = 0; b < B; ++b) {
+      const std::int32_t* w = corpus.at(w0 + b);
+      std::copy(w, w + L, tokens.begin() + b * L);
+      std::copy(w + 1, w + L + 1, targets.begin() + b * L);
+    }
+    logits.resize(static_cast<std::size_t>(B * L * V));
+    ws.reset();
+    Context ctx(ws, false, 0);
+    model.forward(View<const std::int32_t, 2>(tokens.data(), {B, L}), View<const std::int32_t, 1>(lengths.data(), {B}),
+                  View<float, 2>(logits.data(), {B * L, V}), ctx);
+    const auto st = ce.forward_backward(View<const float, 2>(logits.data(), {B * L, V}),
+                                        View<const std::int32_t, 1>(targets.data(), {B * L}), View<float, 2>());
+    loss_sum += st.loss * static_cast<double>(st.count);
+    correct += static_cast<double>(st.correct);
+    r.tokens += st.count;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.loss = loss_sum / static_cast<double>(std::max<Index>(1, r.tokens));
+  r.perplexity = std::exp(r.loss);
+  r.bits_per_token = r.loss / std::log(2.0);
+  r.accuracy = correct / static_cast<double>(std::max<Index>(1, r.tokens));
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -80,6 +81,9 @@ struct TrainerOptions {
   long accumulate = 1;  ///< batches per optimiser step; their gradients are averaged
   optim::AdamWOptions adamw{};
   std::map<std::string, optim::GroupSettings> groups{};  ///< per-group lr / weight decay (ParamOptions::group)
+  /// Per-tensor learning-rate multiplier at an optimiser step (0-based): discriminative rates, gradual unfreezing
+  /// (0 freezes a tensor). Empty: 1 everywhere. See layerwise_rates.
+  std::function<double(const std::string& tensor, long step)> lr_multiplier{};
   optim::LrSchedule::Kind schedule = optim::LrSchedule::Kind::Cosine;
   long warmup_steps = -1;          ///< −1: warmup_fraction of all steps (at least 1)
   double warmup_fraction = 0.05;
@@ -108,6 +112,27 @@ struct TrainResult {
   long best_step = -1;
   double best_loss = std::numeric_limits<double>::quiet_NaN(), best_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
+
+/// ULMFiT's discriminative learning rates and gradual unfreezing (Howard & Ruder 2018) over the tensor names of
+/// SequenceModel: level 0 is the head and the final norm, level j (1..layers) is `layers.(layers − j)`, level
+/// layers + 1 the embedding (any other name: level 0). Level j's rate is decay^j times the base rate; with
+/// unfreeze_every > 0, level j trains only from step j · unfreeze_every on (frozen before, multiplier 0).
+inline std::function<double(const std::string&, long)> layerwise_rates(long layers, double decay,
+                                                                       long unfreeze_every = 0) {
+  SSM_CHECK(layers >= 0 && decay > 0 && decay <= 1 && unfreeze_every >= 0, "layerwise rates: layers ", layers,
+            ", decay ", decay, " (in (0, 1]), unfreeze every ", unfreeze_every, " steps");
+  return [=](const std::string& name, long step) {
+    long level = 0;
+    if (name.rfind("embed.", 0) == 0) {
+      level = layers + 1;
+    } else if (name.rfind("layers.", 0) == 0) {
+      const long i = std::strtol(name.c_str() + 7, nullptr, 10);
+      level = layers - i;
+    }
+    if (unfreeze_every > 0 && step < level * unfreeze_every) return 0.0;
+    return std::pow(decay, static_cast<double>(level));
+  };
+}
 
 class Trainer {
  public:
@@ -339,6 +364,11 @@ class Trainer {
     if (!std::isfinite(norm))
       SSM_FAIL("epoch ", s.epoch + 1, ", step ", s.step + 1, ": the gradient norm is ", norm, " (first non-finite "
                "gradient in tensor '", first_non_finite(params), "'); training stopped before the update, ", kept());
+    if (o_.lr_multiplier) {
+      std::vector<double> m;
+      for (auto& e : params.layout().entries()) m.push_back(o_.lr_multiplier(e.name, s.step));
+      if (m != multipliers_) opt_.set_lr_multipliers(multipliers_ = std::move(m));
+    }
     opt_.step(params.value_view(), params.grad_view(), lr_scale);
     ++s.step;
     return got;
@@ -469,6 +499,7 @@ class Trainer {
   EvaluationHook on_evaluation_;
   Workspace ws_;
   std::vector<float> logits_, dlogits_;
+  std::vector<double> multipliers_;  // the optimiser's current per-tensor multipliers (lr_multiplier)
 };
 
 }  // namespace ssm::train

@@ -1,0 +1,217 @@
+// examples/lm — language models on unlabelled text, for pretraining before fine-tuning (`sentiment train
+// --init-from`): `pretrain` (documents packed into windows with an end-of-text token, the library's trainer, train
+// and held-out perplexity, best/last checkpoints with the tokenizer inside, --resume, --time-budget), `eval`
+// (perplexity of a checkpoint on a corpus) and `generate` (prompt in, sampled text out; the SSMs step recurrently,
+// one step per token). See docs/pretraining.md.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/cli.hpp"
+#include "common/json.hpp"
+#include "common/progress.hpp"
+#include "ssm/models/generate.hpp"
+#include "ssm/models/registry.hpp"
+#include "ssm/ssm.hpp"
+
+using namespace ssm;
+using namespace ssm::examples;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kUsage =
+    "usage: lm pretrain|eval|generate [options]\n"
+    "  pretrain --corpus SPEC [--corpus SPEC ...] --model mamba --out DIR   train a language model\n"
+    "  eval     --checkpoint FILE --corpus SPEC                             perplexity on a corpus\n"
+    "  generate --checkpoint FILE --prompt TEXT                             sample a continuation\n"
+    "SPEC: DIR (each *.txt a document) | FILE.tsv[.gz] (label<TAB>text) | FILE.csv[.gz]:COLUMN\n"
+    "      | FILE (a document per line)\n";
+
+data::Corpus read_all(const std::vector<std::string>& specs) {
+  SSM_CHECK(!specs.empty(), "no --corpus given");
+  data::Corpus c;
+  for (auto& s : specs) data::read_corpus(c, s);
+  for (auto& s : c.sources) std::printf("corpus %s\n", s.c_str());
+  return c;
+}
+
+void print_lm_eval(const char* what, const train::LanguageModelEvaluation& e) {
+  std::printf("%s: loss %.4f  perplexity %.2f  %.3f bits/token  next-token accuracy %.2f%%  (%ld tokens, %.1f s)\n",
+              what, e.loss, e.perplexity, e.bits_per_token, 100 * e.accuracy, static_cast<long>(e.tokens), e.seconds);
+}
+
+Json lm_eval_json(const train::LanguageModelEvaluation& e) {
+  return {{"loss", e.loss}, {"perplexity", e.perplexity}, {"bits_per_token", e.bits_per_token},
+          {"accuracy", e.accuracy}, {"tokens", static_cast<long>(e.tokens)}, {"seconds", e.seconds}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Cli cli("lm", "language models on unlabelled text: pretrain | eval | generate (docs/pretraining.md)");
+  std::vector<std::string> corpus;
+  ModelOptions mo{.name = "mamba", .head = "lm", .dim = 128, .layers = 2, .dropout = 0.0};
+  train::TrainerOptions to;
+  to.epochs = 1;
+  to.adamw = {.lr = 2e-3, .beta2 = 0.98, .weight_decay = 0.1};
+  to.warmup_fraction = 0.02;
+  to.min_lr_ratio = 0.1;
+  to.out_dir = "lm_out";
+  std::string tokenizer = "word", checkpoint, prompt, results;
+  Index vocab_size = 16000, min_count = 3, window = 256, batch = 16, eval_batch = 32;
+  double held_out = 0.02;
+  long seed = 1, threads = 0;
+  GenerateOptions gen{.max_tokens = 60, .temperature = 0.8, .top_k = 40, .top_p = 0.95};
+  cli.bind("corpus", corpus, "text to train or evaluate on (repeatable): DIR | FILE.tsv | FILE.csv:COLUMN | FILE");
+  cli.bind("model", mo.name, "mixer: mamba | s4d | s4 | lssl");
+  cli.bind("dim", mo.dim, "model width");
+  cli.bind("layers", mo.layers, "residual blocks");
+  cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
+  cli.bind("expand", mo.expand, "Mamba expansion E");
+  cli.bind("dropout", mo.dropout, "dropout (head input, LTI layers' output)");
+  cli.bind("tokenizer", tokenizer, "word | byte");
+  cli.bind("vocab-size", vocab_size, "word vocabulary size (with <pad> and <unk>; the LM adds end-of-text)");
+  cli.bind("min-count", min_count, "word vocabulary: minimum count in the training documents");
+  cli.bind("window", window, "tokens per training window");
+  cli.bind("batch", batch, "windows per step");
+  cli.bind("eval-batch", eval_batch, "windows per evaluation forward");
+  cli.bind("held-out", held_out, "fraction of documents held out for perplexity");
+  cli.bind("epochs", to.epochs, "passes over the training windows");
+  cli.bind("max-steps", to.max_steps, "stop after this many steps (0: the epochs decide)");
+  cli.bind("time-budget", to.time_budget, "stop training after this many seconds (0: no limit)");
+  cli.bind("eval-every", to.eval_every, "steps between held-out evaluations (0: after every epoch)");
+  cli.bind("lr", to.adamw.lr, "peak learning rate (AdamW; warm-up then cosine)");
+  cli.bind("weight-decay", to.adamw.weight_decay, "AdamW weight decay");
+  cli.bind("warmup", to.warmup_fraction, "warm-up as a fraction of all steps");
+  cli.bind("clip", to.clip, "gradient-norm clipping");
+  cli.bind("out", to.out_dir, "directory for best.ckpt, last.ckpt and curves.csv");
+  cli.bind("resume", to.resume, "continue the run in --out from its last.ckpt");
+  cli.bind("log-seconds", to.log_seconds, "seconds between progress lines");
+  cli.bind("checkpoint", checkpoint, "eval / generate: the language model");
+  cli.bind("prompt", prompt, "generate: the text to continue");
+  cli.bind("tokens", gen.max_tokens, "generate: tokens to sample");
+  cli.bind("temperature", gen.temperature, "generate: softmax temperature (0: greedy)");
+  cli.bind("top-k", gen.top_k, "generate: sample among the k most likely tokens (0: all)");
+  cli.bind("top-p", gen.top_p, "generate: nucleus sampling mass (1: off)");
+  cli.bind("seed", seed, "seed (held-out split, initialisation, shuffling, sampling)");
+  cli.bind("threads", threads, "threads (0 = all cores)");
+  cli.bind("results", results, "write results as JSON here");
+  const auto positional = cli.parse(argc, argv);
+  if (positional.size() != 1) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = positional[0];
+  try {
+    set_num_threads(static_cast<int>(threads));
+    to.seed = static_cast<std::uint64_t>(seed);
+    Json j = {{"program", "lm"}, {"command", command}, {"threads", num_threads()}};
+    if (command == "pretrain") {
+      SSM_CHECK(mo.name == "mamba" || mo.name == "s4d" || mo.name == "s4" || mo.name == "lssl", "--model ", mo.name,
+                ": language models are mamba, s4d, s4 or lssl");
+      auto [train_docs, held_docs] = data::hold_out(read_all(corpus), held_out, static_cast<std::uint64_t>(seed));
+      const std::string last = (fs::path(to.out_dir) / "last.ckpt").string();
+      data::TextEncoder enc;
+      if (to.resume) {  // the tokenizer and the architecture are the run's, not the command line's
+        SSM_CHECK(fs::exists(last), "--resume: no checkpoint at '", last, "'");
+        const auto ck = Checkpoint::load(last);
+        enc = data::TextEncoder::deserialize(ck.require(kTokenizerKey), last);
+        mo = ModelOptions::deserialize(ck.require(kModelOptionsKey), last);
+      } else if (tokenizer == "byte") {
+        enc = data::TextEncoder::byte_level(window);
+      } else {
+        SSM_CHECK(tokenizer == "word", "--tokenizer must be word or byte, found '", tokenizer, "'");
+        enc = data::TextEncoder::build_word(train_docs.documents, window, min_count, vocab_size);
+      }
+      mo.head = "lm";
+      mo.vocab = data::lm_vocab_size(enc);
+      mo.max_length = window;
+      const auto train_windows = data::pack(train_docs, enc, window);
+      const auto held_windows = data::pack(held_docs, enc, window);
+      auto model = make_model(mo);
+      model->init(to.seed);
+      std::printf("lm %s: %ld parameters; %s tokenizer, %ld ids with end-of-text; %d threads\n", mo.name.c_str(),
+                  static_cast<long>(model->parameters().count()), tokenizer.c_str(), static_cast<long>(mo.vocab),
+                  num_threads());
+      std::printf("train: %ld documents, %zu tokens, %ld windows of %ld; held out: %ld documents, %ld windows\n",
+                  static_cast<long>(train_windows.documents), train_windows.stream.size(),
+                  static_cast<long>(train_windows.windows()), static_cast<long>(window),
+                  static_cast<long>(held_windows.documents), static_cast<long>(held_windows.windows()));
+      train::WindowBatches source(train_windows, batch, to.seed);
+      train::Trainer trainer(*model, source, to);
+      trainer.set_describer([&](Checkpoint& ck) {
+        describe_model(ck, *model, mo, &enc);
+        ck.set("program", "lm");
+        std::string src;
+        for (auto& s : train_docs.sources) src += s + "\n";
+        ck.set("corpus", src);
+      });
+      if (held_windows.windows() > 0)
+        trainer.set_evaluator([&](Model& m, Workspace& ws) -> train::Evaluation {
+          return train::evaluate_language_model(m, held_windows, eval_batch, ws);
+        });
+      trainer.on_progress([&](const train::Progress& p) {
+        std::printf("step %ld/%ld  loss %.4f  ppl %.1f  %s tok/s  lr %.2e  elapsed %s  ETA %s\n", p.step, p.total_steps,
+                    p.loss, std::exp(p.loss), format_rate(p.tokens_per_second).c_str(), p.lr,
+                    format_duration(p.elapsed).c_str(), format_duration(p.eta).c_str());
+        std::fflush(stdout);
+        return true;
+      });
+      trainer.on_evaluation([&](const train::CurveRow& r, bool best) {
+        std::printf("step %ld: train ppl %.2f | held-out loss %.4f ppl %.2f%s\n", r.step, std::exp(r.train_loss),
+                    r.val_loss, std::exp(r.val_loss), best ? "  (best so far, checkpoint saved)" : "");
+        std::fflush(stdout);
+      });
+      const auto res = trainer.run();
+      if (res.budget_reached) std::printf("step or time budget reached after %ld steps\n", res.steps);
+      j["model"] = {{"options_text", mo.serialize()}, {"parameters", static_cast<long>(model->parameters().count())}};
+      j["training"] = {{"steps", res.steps}, {"seconds", res.seconds}, {"checkpoint", res.best_path},
+                       {"train_tokens", static_cast<long>(train_windows.stream.size())}};
+      if (held_windows.windows() > 0 && !res.best_path.empty()) {
+        auto best = load_model(res.best_path);
+        const auto e = train::evaluate_language_model(*best.model, held_windows, eval_batch, trainer.workspace());
+        print_lm_eval("best checkpoint, held-out", e);
+        j["held_out"] = lm_eval_json(e);
+      }
+    } else if (command == "eval") {
+      SSM_CHECK(!checkpoint.empty(), "eval needs --checkpoint FILE");
+      auto l = load_model(checkpoint);
+      SSM_CHECK(l.tokenizer && l.options.head == "lm", "'", checkpoint, "' is not a language model with a tokenizer");
+      const auto windows = data::pack(read_all(corpus), *l.tokenizer, l.options.max_length);
+      Workspace ws;
+      const auto e = train::evaluate_language_model(*l.model, windows, eval_batch, ws);
+      print_lm_eval(checkpoint.c_str(), e);
+      j["eval"] = lm_eval_json(e);
+    } else if (command == "generate") {
+      SSM_CHECK(!checkpoint.empty(), "generate needs --checkpoint FILE");
+      auto l = load_model(checkpoint);
+      SSM_CHECK(l.tokenizer && l.options.head == "lm", "'", checkpoint, "' is not a language model with a tokenizer");
+      data::TextEncoder enc = *l.tokenizer;
+      enc.set_max_length(1 << 30);
+      std::vector<std::int32_t> ids{data::eot_id(enc)};  // a document starts after an end-of-text
+      if (!prompt.empty())
+        for (auto id : enc.encode(prompt)) ids.push_back(id);
+      gen.stop = data::eot_id(enc);
+      Rng rng(static_cast<std::uint64_t>(seed), 5);
+      Stopwatch clock;
+      const auto out = generate(*l.model, ids, gen, rng);
+      const double s = clock.seconds();
+      const std::string text = enc.decode(out);
+      std::printf("%s%s%s\n", prompt.c_str(), prompt.empty() ? "" : " ", text.c_str());
+      std::printf("(%zu prompt + %zu generated tokens in %.2f s, %.1f tokens/s)\n", ids.size(), out.size(), s,
+                  static_cast<double>(ids.size() + out.size()) / std::max(s, 1e-9));
+      j["generate"] = {{"prompt", prompt}, {"text", text}, {"tokens", out.size()}, {"seconds", s}};
+    } else {
+      std::fprintf(stderr, "lm: unknown command '%s'\n%s", command.c_str(), kUsage);
+      return 2;
+    }
+    if (!results.empty()) save_json(j, results);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lm: %s\n", e.what());
+    return 1;
+  }
+}

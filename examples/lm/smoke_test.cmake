@@ -1,0 +1,61 @@
+# examples/lm/smoke_test.cmake — pretraining to fine-tuning end to end on fixtures it writes: `lm pretrain` a small
+# Mamba on a directory of .txt documents (held-out perplexity, best/last checkpoints), resume it, evaluate it,
+# generate from it, then `sentiment train --init-from` its checkpoint; the refusals (a tokenizer that does not
+# match, a checkpoint that is not a language model) must name the reason.
+# Run by CTest as: cmake -DLM=<lm> -DSENTIMENT=<sentiment> -DWORK_DIR=<dir> -P smoke_test.cmake
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR}/unsup)
+set(good "great" "wonderful" "loved it" "excellent" "fantastic" "superb acting")
+set(bad "awful" "terrible" "hated it" "boring" "worst ever" "dreadful plot")
+set(rows "")
+foreach(i RANGE 0 119)
+  math(EXPR k "${i} % 6")
+  list(GET good ${k} g)
+  list(GET bad ${k} b)
+  file(WRITE ${WORK_DIR}/unsup/${i}_0.txt "the film was ${g} and the cast was ${b} , said review ${i} .")
+  string(APPEND rows "1\tthe film was ${g}, number ${i}\n0\tthe film was ${b}, number ${i}\n")
+endforeach()
+file(WRITE ${WORK_DIR}/data.tsv "${rows}")
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(rc "${rc}" PARENT_SCOPE)
+  set(out "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+set(model --model mamba --dim 16 --layers 1 --state 4 --window 32 --batch 4 --min-count 1 --epochs 3 --threads 2)
+run(${LM} pretrain --corpus ${WORK_DIR}/unsup ${model} --max-steps 12 --eval-every 6 --held-out 0.1 --lr 5e-3
+    --log-seconds 0 --out ${WORK_DIR}/lm --results ${WORK_DIR}/lm.json)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "held-out loss [0-9.]+ ppl" OR NOT EXISTS ${WORK_DIR}/lm/best.ckpt)
+  message(FATAL_ERROR "lm pretrain failed (${rc}):\n${out}")
+endif()
+run(${LM} pretrain --corpus ${WORK_DIR}/unsup ${model} --max-steps 18 --eval-every 6 --held-out 0.1 --lr 5e-3
+    --out ${WORK_DIR}/lm --resume)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "step 18: train ppl")
+  message(FATAL_ERROR "lm pretrain --resume failed (${rc}):\n${out}")
+endif()
+run(${LM} eval --checkpoint ${WORK_DIR}/lm/best.ckpt --corpus ${WORK_DIR}/unsup)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "perplexity [0-9.]+")
+  message(FATAL_ERROR "lm eval failed (${rc}):\n${out}")
+endif()
+run(${LM} generate --checkpoint ${WORK_DIR}/lm/best.ckpt --prompt "the film was" --tokens 12 --seed 3)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "^the film was" OR NOT out MATCHES "generated tokens in")
+  message(FATAL_ERROR "lm generate failed (${rc}):\n${out}")
+endif()
+run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/lm/best.ckpt
+    --epochs 2 --batch 16 --lr 5e-3 --latency-lengths= --out ${WORK_DIR}/ft --threads 2)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "loaded [0-9]+ tensors from the language model; initialised [0-9]+ fresh: head"
+   OR NOT out MATCHES "test +accuracy")
+  message(FATAL_ERROR "sentiment train --init-from failed (${rc}):\n${out}")
+endif()
+run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/lm/best.ckpt
+    --tokenizer byte --epochs 1 --out ${WORK_DIR}/ft_bad)
+if(rc EQUAL 0 OR NOT out MATCHES "--tokenizer byte does not match")
+  message(FATAL_ERROR "a tokenizer mismatch was not refused (${rc}):\n${out}")
+endif()
+run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/ft/best.ckpt
+    --epochs 1 --out ${WORK_DIR}/ft_bad)
+if(rc EQUAL 0 OR NOT out MATCHES "not a language model")
+  message(FATAL_ERROR "a classifier checkpoint was accepted as a language model (${rc}):\n${out}")
+endif()
+message(STATUS "lm smoke test passed")

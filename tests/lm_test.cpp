@@ -1,0 +1,332 @@
+// tests/lm_test.cpp — the language-model workflow: corpus readers (directories, TSV, CSV columns, line files) and
+// their errors, packing (documents in order, each closed by end-of-text, no padding, targets shifted by one),
+// the held-out split, the LM loss gradient against finite differences in double, fine-tuning's partial load
+// (init_from) and its refusals, and generation by recurrent steps equal to greedy decoding by full forwards.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ssm/data/corpus.hpp"
+#include "ssm/layers/mamba.hpp"
+#include "ssm/models/generate.hpp"
+#include "ssm/models/registry.hpp"
+#include "ssm/models/sequence_model.hpp"
+#include "ssm/nn/loss.hpp"
+#include "ssm/train/batch_source.hpp"
+#include "ssm/train/evaluate.hpp"
+#include "test_util.hpp"
+
+using namespace ssm;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Scratch {
+  fs::path path;
+  Scratch() {
+    path = fs::temp_directory_path() / ("ssm_lm_test_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~Scratch() { fs::remove_all(path); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const fs::path p = path / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+};
+
+/// A byte-level encoder: id = byte + 1, so the expected ids of a text are easy to spell out.
+data::TextEncoder bytes() { return data::TextEncoder::byte_level(4, data::NormalizeOptions{.lower = false}); }
+
+std::vector<std::int32_t> ids_of(const std::string& s) {
+  std::vector<std::int32_t> v;
+  for (unsigned char c : s) v.push_back(static_cast<std::int32_t>(c) + 1);
+  return v;
+}
+
+ModelOptions lm_options(const std::string& name, Index dim = 8) {
+  ModelOptions o;
+  o.name = name;
+  o.head = "lm";
+  o.vocab = 12;
+  o.dim = dim;
+  o.layers = 2;
+  o.state = 4;
+  o.dropout = 0.0;
+  o.max_length = 16;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("lm") {
+
+TEST_CASE("read_corpus: directories, TSV, CSV columns and line files; errors name the source") {
+  Scratch s;
+  s.write("unsup/2_0.txt", "second review");
+  s.write("unsup/1_0.txt", "first review");
+  s.write("unsup/notes.md", "not a document");
+  s.write("unsup/3_0.txt", "  \n");  // empty: skipped
+  const auto tsv = s.write("t.tsv", "1\tgood one\n0\tbad one\n\n");
+  const auto csv = s.write("t.csv", "id,text\n1,\"quoted, text\"\n2,plain\n");
+  const auto lines = s.write("lines.txt", "line a\n\nline b\r\n");
+  data::Corpus c;
+  data::read_corpus(c, (s.path / "unsup").string());
+  data::read_corpus(c, tsv);
+  data::read_corpus(c, csv + ":text");
+  data::read_corpus(c, lines);
+  const std::vector<std::string> want{"first review", "second review", "good one", "bad one", "quoted, text",
+                                      "plain",        "line a",        "line b"};
+  CHECK(c.documents == want);
+  REQUIRE(c.sources.size() == 4);
+  CHECK(c.sources[0].find("2 documents") != std::string::npos);
+
+  data::Corpus e;
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, csv), doctest::Contains("needs its text column"), Error);
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, csv + ":body"), doctest::Contains("no column 'body'"), Error);
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, s.write("empty.txt", "\n\n")), doctest::Contains("no documents"), Error);
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, (s.path / "missing.txt").string()), doctest::Contains("missing.txt"),
+                       Error);
+  const auto ragged = s.write("ragged.csv", "id,text\n1,a,extra\n");
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, s.write("bad.tsv", "1\tok\nno tab here\n")), doctest::Contains("bad.tsv:2"),
+                       Error);
+  CHECK_THROWS_WITH_AS(data::read_corpus(e, ragged + ":text"), doctest::Contains("ragged.csv"), Error);
+}
+
+TEST_CASE("pack: documents in order, each closed by end-of-text; windows share one token; batches carry no padding") {
+  const auto enc = bytes();  // max_length 4 must not truncate documents when packing
+  data::Corpus c;
+  c.documents = {"hello world", "ab", "a longer third document"};
+  const Index L = 5;
+  const auto p = data::pack(c, enc, L);
+  const std::int32_t eot = data::eot_id(enc);
+  CHECK(eot == 257);
+  CHECK(data::lm_vocab_size(enc) == 258);
+  std::vector<std::int32_t> want;
+  for (auto& d : c.documents) {
+    const auto ids = ids_of(d);
+    want.insert(want.end(), ids.begin(), ids.end());
+    want.push_back(eot);
+  }
+  CHECK(p.stream == want);
+  CHECK(p.documents == 3);
+  const Index W = p.windows();
+  CHECK(W == (static_cast<Index>(want.size()) - 1) / L);
+
+  train::WindowBatches src(p, 2, 9);
+  CHECK(src.epoch_batches() == W / 2);
+  std::multiset<std::int32_t> firsts;
+  for (long epoch = 0; epoch < 2; ++epoch) {
+    src.begin_epoch(epoch);
+    std::set<Index> seen;
+    for (long i = 0; i < src.epoch_batches(); ++i) {
+      const auto b = src.batch(i, i);
+      REQUIRE(b.tokens.extent(0) == 2);
+      REQUIRE(b.tokens.extent(1) == L);
+      for (Index r = 0; r < 2; ++r) {
+        CHECK(b.lengths[r] == L);  // every position is real text
+        // The row is some window w: tokens = stream[wL, wL+L), targets = stream[wL+1, wL+L+1).
+        const auto it = std::search(p.stream.begin(), p.stream.end(), &b.tokens(r, 0), &b.tokens(r, 0) + L);
+        REQUIRE(it != p.stream.end());
+        const Index at = it - p.stream.begin();
+        CHECK(at % L == 0);
+        seen.insert(at / L);
+        for (Index t = 0; t < L; ++t) CHECK(b.targets[r * L + t] == p.stream[static_cast<std::size_t>(at + t + 1)]);
+      }
+    }
+    CHECK(static_cast<long>(seen.size()) == 2 * src.epoch_batches());  // no window twice in an epoch
+  }
+  CHECK_THROWS_AS(train::WindowBatches(p, W + 1, 1), Error);
+}
+
+TEST_CASE("hold_out: disjoint and complete, the same for the same seed") {
+  data::Corpus c;
+  for (int i = 0; i < 50; ++i) c.documents.push_back("doc " + std::to_string(i));
+  const auto [train, held] = data::hold_out(c, 0.1, 3);
+  CHECK(held.size() == 5);
+  CHECK(train.size() == 45);
+  std::set<std::string> all(train.documents.begin(), train.documents.end());
+  for (auto& d : held.documents) CHECK(all.insert(d).second);
+  CHECK(all.size() == 50);
+  CHECK(data::hold_out(c, 0.1, 3).second.documents == held.documents);
+  CHECK(data::hold_out(c, 0.1, 4).second.documents != held.documents);
+  CHECK_THROWS_AS(data::hold_out(c, 1.0, 1), Error);
+}
+
+TEST_CASE("the LM loss (next-token cross-entropy over every position) has the gradient of finite differences") {
+  SequenceModelConfig cfg;
+  cfg.vocab = 6;
+  cfg.d_model = 4;
+  cfg.n_layers = 2;
+  cfg.classes = 6;  // the LM head: logits over the vocabulary
+  cfg.head = Head::Token;
+  cfg.dropout = 0.0;
+  cfg.padding_idx = -1;
+  cfg.embed_init_std = 1.0;
+  MambaConfig mc;
+  mc.d_model = 4;
+  mc.d_state = 3;
+  mc.d_conv = 3;
+  mc.dt_rank = 2;
+  mc.chunk = 3;
+  SequenceModel<double, Mamba, backend::Scalar> model(cfg, mc);
+  model.init(5);
+  const Index B = 2, L = 5, V = 6;
+  // Two packed windows: tokens and their next tokens.
+  const std::vector<std::int32_t> stream{1, 4, 2, 5, 0, 3, 3, 1, 2, 4, 5};
+  std::vector<std::int32_t> tokens, targets;
+  for (Index b = 0; b < B; ++b)
+    for (Index t = 0; t < L; ++t) {
+      tokens.push_back(stream[static_cast<std::size_t>(b * L + t)]);
+      targets.push_back(stream[static_cast<std::size_t>(b * L + t + 1)]);
+    }
+  nn::CrossEntropy<double> ce;
+  Workspace ws;
+  decltype(model)::Cache cache;
+  std::vector<double> logits(static_cast<std::size_t>(B * L * V)), dlogits(logits.size());
+  const auto loss = [&](bool grad) {
+    ws.reset();
+    Context ctx(ws, /*training=*/true, 0);  // dropout is 0: training and evaluation forwards agree
+    model.forward(View<const std::int32_t, 2>(tokens.data(), {B, L}), {}, View<double, 2>(logits.data(), {B * L, V}),
+                  cache, ctx);
+    const auto st = ce.forward_backward(View<const double, 2>(logits.data(), {B * L, V}),
+                                        View<const std::int32_t, 1>(targets.data(), {B * L}),
+                                        grad ? View<double, 2>(dlogits.data(), {B * L, V}) : View<double, 2>());
+    if (grad) model.backward(cache, View<const double, 2>(dlogits.data(), {B * L, V}), ctx);
+    return st.loss;
+  };
+  auto& params = model.parameters();
+  params.zero_grad();
+  loss(true);
+  const std::vector<double> analytic(params.grads(), params.grads() + params.size());
+  Index checked = 0;
+  for (Index i = 0; i < params.size(); i += 3, ++checked) {
+    double& w = params.values()[i];
+    const double keep = w, h = 1e-6;
+    w = keep + h;
+    const double up = loss(false);
+    w = keep - h;
+    const double down = loss(false);
+    w = keep;
+    const double numeric = (up - down) / (2 * h);
+    INFO("parameter " << i);
+    CHECK(std::abs(analytic[static_cast<std::size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
+  }
+  CHECK(checked > 50);
+}
+
+TEST_CASE("init_from: the backbone is loaded, the head starts fresh, a shape mismatch is refused untouched") {
+  auto lm = make_model(lm_options("mamba"));
+  lm->init(1);
+  Checkpoint ck;
+  describe_model(ck, *lm, lm_options("mamba"));
+
+  auto cls_opts = lm_options("mamba");
+  cls_opts.head = "classifier";
+  cls_opts.classes = 2;
+  auto cls = make_model(cls_opts);
+  cls->init(2);
+  const std::vector<float> before(cls->parameters().values(), cls->parameters().values() + cls->parameters().size());
+  const auto rep = init_from(*cls, ck);
+  CHECK(!rep.loaded.empty());
+  for (auto& n : rep.fresh) CHECK(n.rfind("head.", 0) == 0);
+  CHECK(!rep.fresh.empty());
+  CHECK(!rep.unused.empty());  // the LM head
+  for (auto& e : cls->parameters().layout().entries()) {
+    const float* got = cls->parameters().values() + e.offset;
+    const bool head = e.name.rfind("head.", 0) == 0;
+    const ParamInfo* src = lm->parameters().layout().find(e.name);
+    REQUIRE(src != nullptr);
+    const float* want = head ? before.data() + e.offset : lm->parameters().values() + src->offset;
+    INFO(e.name);
+    CHECK(std::equal(got, got + e.size, want));
+  }
+
+  auto wide_opts = cls_opts;
+  wide_opts.dim = 12;
+  auto wide = make_model(wide_opts);
+  wide->init(3);
+  const std::vector<float> wide_before(wide->parameters().values(),
+                                       wide->parameters().values() + wide->parameters().size());
+  CHECK_THROWS_WITH_AS(init_from(*wide, ck), doctest::Contains("embed.weight"), Error);
+  CHECK(std::equal(wide_before.begin(), wide_before.end(), wide->parameters().values()));
+}
+
+TEST_CASE("generation: recurrent steps equal greedy decoding by full forwards (mamba, s4d)") {
+  for (const std::string name : {"mamba", "s4d"}) {
+    INFO(name);
+    auto o = lm_options(name);
+    o.max_length = 32;
+    auto model = make_model(o);
+    model->init(11);
+    REQUIRE(model->can_step());
+    const std::vector<std::int32_t> prompt{3, 7, 1};
+    Rng rng(1);
+    const auto out = generate(*model, prompt, GenerateOptions{.max_tokens = 8, .temperature = 0}, rng);
+    REQUIRE(out.size() == 8);
+    // Greedy by full forwards: the argmax of the last position's logits, the sequence growing by one each time.
+    std::vector<std::int32_t> seq = prompt;
+    Workspace ws;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const Index L = static_cast<Index>(seq.size()), V = o.vocab;
+      std::vector<float> logits(static_cast<std::size_t>(L * V));
+      std::vector<std::int32_t> len{static_cast<std::int32_t>(L)};
+      ws.reset();
+      Context ctx(ws, false, 0);
+      model->forward(View<const std::int32_t, 2>(seq.data(), {1, L}), View<const std::int32_t, 1>(len.data(), {1}),
+                     View<float, 2>(logits.data(), {L, V}), ctx);
+      const float* last = logits.data() + (L - 1) * V;
+      const auto best = static_cast<std::int32_t>(std::max_element(last, last + V) - last);
+      CHECK(out[i] == best);
+      seq.push_back(out[i]);  // follow the generated text, so one early difference is reported once
+    }
+  }
+  auto cnn = make_model({.name = "cnn", .vocab = 12});
+  CHECK(!cnn->can_step());
+  Rng rng(1);
+  CHECK_THROWS_AS(generate(*cnn, {1}, {}, rng), Error);
+}
+
+TEST_CASE("sample_token: temperature 0 is the argmax; top-k and top-p restrict the support") {
+  const std::vector<float> z{0.1f, 2.0f, 1.5f, -1.0f, 1.9f};
+  Rng rng(3);
+  CHECK(sample_token(z.data(), 5, {.temperature = 0}, rng) == 1);
+  std::set<std::int32_t> k2, p_small, all;
+  for (int i = 0; i < 2000; ++i) {
+    k2.insert(sample_token(z.data(), 5, {.temperature = 1, .top_k = 2}, rng));
+    p_small.insert(sample_token(z.data(), 5, {.temperature = 1, .top_p = 0.3}, rng));
+    all.insert(sample_token(z.data(), 5, {.temperature = 1}, rng));
+  }
+  CHECK(k2 == std::set<std::int32_t>{1, 4});
+  CHECK(p_small == std::set<std::int32_t>{1});  // the most likely token alone holds more than 30 %
+  CHECK(all.size() == 5);
+}
+
+TEST_CASE("evaluate_language_model: perplexity is exp(loss), bits are loss / ln 2, every window scored") {
+  auto model = make_model(lm_options("s4d"));
+  model->init(2);
+  // A word encoder over single letters keeps ids inside the model's vocabulary of 12.
+  const auto enc = data::TextEncoder::build_word({"a b c d e f g h i"}, 16, 1, 11);
+  data::Corpus letters;
+  letters.documents = {"a b c", "d e", "f g h i a"};
+  const auto p = data::pack(letters, enc, 3);
+  REQUIRE(data::lm_vocab_size(enc) <= 12);
+  Workspace ws;
+  const auto e = train::evaluate_language_model(*model, p, 2, ws);
+  CHECK(e.tokens == p.windows() * 3);
+  CHECK(e.perplexity == doctest::Approx(std::exp(e.loss)));
+  CHECK(e.bits_per_token == doctest::Approx(e.loss / std::log(2.0)));
+  CHECK(e.loss > 0);
+}
+
+}  // TEST_SUITE
