@@ -33,7 +33,9 @@ class CrossEntropy {
               weights_.size(), " class weights for ", logits.extent(1), " classes");
     View<const T, 1> w(weights_.data(), {static_cast<Index>(weights_.size())});
     LossStats st = softmax_cross_entropy(B{}, logits, targets, w, options_, dlogits);
-    SSM_CHECK(std::isfinite(st.loss), "cross-entropy loss is ", st.loss,
+    // "nan" whatever its sign bit (printing a NaN gives "nan" or "-nan" by how it arose).
+    SSM_CHECK(std::isfinite(st.loss), "cross-entropy loss is ",
+              std::isnan(st.loss) ? "nan" : st.loss > 0 ? "inf" : "-inf",
               " (non-finite): the logits hold NaN or Inf; lower the learning rate or check the inputs");
     return st;
   }

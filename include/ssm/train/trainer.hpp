@@ -362,7 +362,8 @@ class Trainer {
     const double norm = o_.clip > 0 ? optim::clip_grad_norm(params.grad_view(), o_.clip)
                                     : optim::grad_norm(params.grad_view());
     if (!std::isfinite(norm))
-      SSM_FAIL("epoch ", s.epoch + 1, ", step ", s.step + 1, ": the gradient norm is ", norm, " (first non-finite "
+      SSM_FAIL("epoch ", s.epoch + 1, ", step ", s.step + 1, ": the gradient norm is ",
+               std::isnan(norm) ? "nan" : "inf", " (first non-finite "
                "gradient in tensor '", first_non_finite(params), "'); training stopped before the update, ", kept());
     if (o_.lr_multiplier) {
       std::vector<double> m;
