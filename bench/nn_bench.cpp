@@ -178,13 +178,38 @@ void activation_args(benchmark::internal::Benchmark* b) {
 
 void linear_sizes(benchmark::internal::Benchmark* b) {
   for (long threads : {1, 2})
-    for (auto mkn : {std::array<long, 3>{4096, 64, 256}, {4096, 256, 1024}, {8192, 768, 768}, {2048, 1536, 1536}})
+    for (auto mkn : {std::array<long, 3>{4096, 64, 256}, {4096, 256, 1024}, {8192, 768, 768}, {2048, 1536, 1536},
+                     {4096, 128, 10001}})  // the last: a language model's output layer (16 × 256 tokens, 10,001 words)
       b->Args({mkn[0], mkn[1], mkn[2], threads});
   b->ArgNames({"M", "K", "N", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
+/// Softmax cross-entropy with its gradient over M rows of C logits (a language model's loss: C = vocabulary).
+template <class B>
+void BM_CrossEntropy(benchmark::State& state) {
+  const Index M = state.range(0), C = state.range(1);
+  Threads threads(state.range(2));
+  Rng rng(7);
+  std::vector<float> z(static_cast<std::size_t>(M * C)), dz(z.size());
+  for (auto& v : z) v = static_cast<float>(rng.uniform<double>(-4.0, 4.0));
+  std::vector<std::int32_t> y(static_cast<std::size_t>(M));
+  for (auto& t : y) t = static_cast<std::int32_t>(rng.uniform_int(static_cast<std::uint64_t>(C)));
+  nn::CrossEntropy<float, B> ce;
+  const View<const float, 2> zv(z.data(), {M, C});
+  const View<const std::int32_t, 1> yv(y.data(), {M});
+  for (auto _ : state) {
+    auto st = ce.forward_backward(zv, yv, View<float, 2>(dz.data(), {M, C}));
+    benchmark::DoNotOptimize(st.loss);
+  }
+  state.counters["logits/s"] =
+      benchmark::Counter(static_cast<double>(M * C), benchmark::Counter::kIsIterationInvariantRate);
+  benchmark::DoNotOptimize(dz.data());
+}
+
 }  // namespace
 
+BENCHMARK(BM_CrossEntropy<backend::Scalar>)->Args({4096, 10001, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CrossEntropy<backend::Simd>)->Args({4096, 10001, 1})->Args({4096, 10001, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LinearForward)->Apply(linear_sizes);
 BENCHMARK(BM_EigenGemmReference)->Apply(linear_sizes);
 BENCHMARK(BM_LinearBackward)->Apply(linear_sizes);

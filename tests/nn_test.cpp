@@ -442,6 +442,51 @@ TEST_CASE("cross-entropy: PyTorch's values, and a NaN logit is an error") {
                        doctest::Contains("non-finite"), Error);
 }
 
+TEST_CASE("cross-entropy: the vectorised float path equals the scalar one on wide and narrow rows") {
+  // The LM's rows are as wide as the vocabulary; odd widths exercise the vector tails. Fresh random logits,
+  // a repeated maximum (argmax = the first), an ignored row, label smoothing with and without class weights.
+  Rng rng(41);
+  for (const Index C : {Index(2), Index(3), Index(37), Index(10001)}) {
+    const Index M = 70;  // more than one chunk of rows
+    auto z = test::random_vector<float>(M * C, rng, -6.0, 6.0);
+    z[5 * C + C / 2] = z[5 * C + C - 1] = 9.0f;  // row 5: two equal maxima
+    std::vector<std::int32_t> y(M);
+    for (Index m = 0; m < M; ++m) y[m] = static_cast<std::int32_t>(rng.uniform_int(static_cast<std::uint64_t>(C)));
+    y[3] = -1;
+    y[5] = static_cast<std::int32_t>(C - 1);  // the second maximum: not counted as correct
+    auto weights = test::random_vector<float>(C, rng, 0.5, 2.0);
+    for (const double eps : {0.0, 0.1})
+      for (const bool weighted : {false, true}) {
+        CAPTURE(C);
+        CAPTURE(eps);
+        CAPTURE(weighted);
+        std::vector<float> w = weighted ? weights : std::vector<float>{};
+        nn::CrossEntropy<float, Sc> ref({.label_smoothing = eps}, w);
+        nn::CrossEntropy<float, backend::Simd> fast({.label_smoothing = eps}, w);
+        std::vector<float> dref(M * C), dfast(M * C);
+        test::poison(dfast);
+        const View<const float, 2> zv(z.data(), {M, C});
+        const auto a = ref.forward_backward(zv, view1(std::as_const(y)), View<float, 2>(dref.data(), {M, C}));
+        const auto b = fast.forward_backward(zv, view1(std::as_const(y)), View<float, 2>(dfast.data(), {M, C}));
+        CHECK(b.loss == doctest::Approx(a.loss).epsilon(1e-5));
+        CHECK(b.count == a.count);
+        CHECK(b.correct == a.correct);
+        CHECK(b.weight_sum == doctest::Approx(a.weight_sum).epsilon(1e-12));
+        test::check_close(dfast, dref, 1e-5, 1e-8);
+        const auto e = fast.forward_backward(zv, view1(std::as_const(y)), View<float, 2>());  // evaluation
+        CHECK(e.loss == doctest::Approx(a.loss).epsilon(1e-5));
+      }
+  }
+  // A NaN anywhere in a wide row is an error, as on the scalar path.
+  std::vector<float> z(2 * 100, 0.5f), dz(z.size());
+  std::vector<std::int32_t> y{1, 2};
+  z[100 + 77] = std::nanf("");
+  nn::CrossEntropy<float, backend::Simd> fast;
+  CHECK_THROWS_WITH_AS(fast.forward_backward(View<const float, 2>(z.data(), {2, 100}), view1(std::as_const(y)),
+                                             View<float, 2>(dz.data(), {2, 100})),
+                       doctest::Contains("non-finite"), Error);
+}
+
 TEST_CASE("dropout: identity in evaluation, drops about p in training, scales by 1/(1-p)") {
   const Index n = 100000;
   std::vector<float> x(n, 1.0f), y(n);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ssm/backend/scalar/loss.hpp"
+#include "ssm/backend/simd/loss.hpp"
 
 namespace ssm::nn {
 

@@ -2,6 +2,7 @@
 // Eigen, which threads over OpenMP) and Embedding (y[b, t] = E[token[b, t]]).
 #pragma once
 
+#include <algorithm>
 #include <Eigen/Core>
 #include <cstdint>
 
@@ -39,6 +40,16 @@ MatMap<T> as_matrix(const View<T, 2>& v) {
 /// thread (Eigen does not thread inside a parallel region), so results are the same bits on any thread count.
 inline constexpr Index kGemmRows = 128;
 
+/// Block size for cutting n rows into GEMM tasks: at least `lo`, at most `hi`, about n/8 rounded up to a
+/// multiple of `multiple` — a function of the shape only, never of the thread count, for the reason above.
+/// Large blocks matter for wide layers (the language model's {V, D} output layer): every block packs the
+/// whole other operand again, and Eigen's 48-row micro-kernel idles on blocks narrower than 48.
+inline Index gemm_block(Index n, Index lo, Index hi, Index multiple) {
+  const Index eighth = (n + 7) / 8;
+  const Index rounded = (eighth + multiple - 1) / multiple * multiple;
+  return std::clamp(rounded, lo, hi);
+}
+
 /// f(begin, end) over fixed blocks of [0, n), always inside an OpenMP region (see kGemmRows).
 template <class F>
 void gemm_blocks(Index n, Index block, F&& f) {
@@ -58,7 +69,7 @@ void gemm_blocks(Index n, Index block, F&& f) {
 template <Real T>
 void linear_forward(Scalar, CView<T, 2> x, CView<T, 2> w, CView<T, 1> b, View<T, 2> y) {
   const auto W = detail::as_matrix<T>(w);
-  detail::gemm_blocks(x.extent(0), detail::kGemmRows, [&](Index r0, Index r1) {
+  detail::gemm_blocks(x.extent(0), detail::gemm_block(x.extent(0), detail::kGemmRows, 512, 16), [&](Index r0, Index r1) {
     auto Y = detail::as_matrix<T>(y.slice(0, r0, r1));
     Y.noalias() = detail::as_matrix<T>(x.slice(0, r0, r1)) * W.transpose();
     if (!b.empty())
@@ -73,13 +84,13 @@ void linear_backward(Scalar, CView<T, 2> x, CView<T, 2> w, CView<T, 2> dy, View<
                      View<T, 1> db) {
   if (!dx.empty()) {
     const auto W = detail::as_matrix<T>(w);
-    detail::gemm_blocks(dy.extent(0), detail::kGemmRows, [&](Index r0, Index r1) {
+    detail::gemm_blocks(dy.extent(0), detail::gemm_block(dy.extent(0), detail::kGemmRows, 512, 16), [&](Index r0, Index r1) {
       detail::as_matrix<T>(dx.slice(0, r0, r1)).noalias() = detail::as_matrix<T>(dy.slice(0, r0, r1)) * W;
     });
   }
   // dw: {N, K}; each block of its rows (output features) sums over all M input rows by itself.
   const auto X = detail::as_matrix<T>(x);
-  detail::gemm_blocks(dw.extent(0), 32, [&](Index n0, Index n1) {
+  detail::gemm_blocks(dw.extent(0), detail::gemm_block(dw.extent(0), 48, 384, 48), [&](Index n0, Index n1) {
     detail::as_matrix<T>(dw.slice(0, n0, n1)).noalias() +=
         detail::as_matrix<T>(dy.slice(1, n0, n1)).transpose() * X;
   });
