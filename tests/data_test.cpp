@@ -329,6 +329,65 @@ TEST_CASE("vocabulary: <pad> = 0, <unk> = 1, min count, max size, serialisation 
   CHECK_THROWS_AS(Vocabulary::deserialize("ssm-vocab 1 5\n<pad>\n<unk>\n"), Error);
 }
 
+TEST_CASE("subword encoder (SentencePiece): trained on texts, round trip, truncation, serialisation, refusals") {
+  if (!data::have_sentencepiece()) {
+    // Built without SentencePiece: a subword tokenizer is refused, saying how to enable it.
+    CHECK_THROWS_WITH_AS(TextEncoder::build_subword({"a b"}, 8, {}), doctest::Contains("SSM_ENABLE_SENTENCEPIECE"),
+                         Error);
+    return;
+  }
+  // A made-up corpus: sentences from a few words with shared stems, so that pieces below the word pay.
+  const std::vector<std::string> words{"play",  "played", "playing", "player", "watch", "watched",
+                                       "watching", "great", "greatest", "bad", "badly", "movie", "movies"};
+  Rng rng(5);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 400; ++i) {
+    std::string t;
+    for (int k = 0; k < 8; ++k) t += (k ? " " : "") + words[rng.uniform_int(words.size())];
+    texts.push_back(t);
+  }
+  for (const char* type : {"unigram", "bpe"}) {
+    CAPTURE(type);
+    SubwordOptions so;
+    so.type = type;
+    so.vocab_size = 48;
+    auto enc = TextEncoder::build_subword(texts, 64, so);
+    CHECK(enc.kind() == TextEncoder::Kind::Subword);
+    CHECK(std::string(enc.kind_name()) == "subword");
+    CHECK(enc.vocab_size() > 2);
+    CHECK(enc.vocab_size() <= 48);
+    const std::string text = "the greatest player watched movies";  // "the" is not in the corpus
+    const auto ids = enc.encode("The GREATEST player watched movies");  // normalised (lower case) first
+    REQUIRE(!ids.empty());
+    for (auto id : ids) {
+      CHECK(id > 0);  // never padding
+      CHECK(id < enc.vocab_size());
+    }
+    CHECK(enc.decode(ids).find("greatest player watched movies") != std::string::npos);
+    CHECK(enc.tokens(text).size() == ids.size());
+    // Truncation keeps the beginning.
+    auto shortened = enc;
+    shortened.set_max_length(2);
+    CHECK(shortened.encode(text) == std::vector<std::int32_t>(ids.begin(), ids.begin() + 2));
+    CHECK(enc.encode("   ") == std::vector<std::int32_t>{Vocabulary::kUnk});
+    // The model travels in the serialised encoder (the checkpoint's "tokenizer" entry).
+    const std::string ser = enc.serialize();
+    auto back = TextEncoder::deserialize(ser);
+    CHECK(back.kind() == TextEncoder::Kind::Subword);
+    CHECK(back.vocab_size() == enc.vocab_size());
+    CHECK(back.encode(text) == enc.encode(text));
+    CHECK(back.serialize() == ser);
+    CHECK_THROWS_WITH_AS(TextEncoder::deserialize(ser.substr(0, ser.size() - 10), "ck.ckpt"),
+                         doctest::Contains("ck.ckpt: the SentencePiece model should have"), Error);
+  }
+  const std::string garbage = "ssm-text-encoder 1\nkind subword\nmax_length 8\nnormalize 1 1 1 1\nspm 5\nhello";
+  CHECK_THROWS_WITH_AS(TextEncoder::deserialize(garbage, "x.ckpt"),
+                       doctest::Contains("x.ckpt: not a SentencePiece model"), Error);
+  SubwordOptions bad;
+  bad.type = "wordpiece";
+  CHECK_THROWS_WITH_AS(TextEncoder::build_subword(texts, 8, bad), doctest::Contains("unigram or bpe"), Error);
+}
+
 TEST_CASE("text encoders: word and byte level, truncation, never empty, serialisation") {
   auto enc = TextEncoder::build_word({"Good movie :)", "bad movie", "good good"}, 3, 1);
   auto ids = enc.encode("GOOD movie, unknownword :) extra");

@@ -3,6 +3,7 @@
 // and held-out perplexity, best/last checkpoints with the tokenizer inside, --resume, --time-budget), `eval`
 // (perplexity of a checkpoint on a corpus) and `generate` (prompt in, sampled text out; the SSMs step recurrently,
 // one step per token). See docs/pretraining.md.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   to.min_lr_ratio = 0.1;
   to.out_dir = "lm_out";
   std::string tokenizer = "word", checkpoint, prompt, results;
+  data::SubwordOptions subword;
   Index vocab_size = 16000, min_count = 3, window = 256, batch = 16, eval_batch = 32;
   double held_out = 0.02;
   long seed = 1, threads = 0;
@@ -72,8 +74,10 @@ int main(int argc, char** argv) {
   cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
   cli.bind("expand", mo.expand, "Mamba expansion E");
   cli.bind("dropout", mo.dropout, "dropout (head input, LTI layers' output)");
-  cli.bind("tokenizer", tokenizer, "word | byte");
-  cli.bind("vocab-size", vocab_size, "word vocabulary size (with <pad> and <unk>; the LM adds end-of-text)");
+  cli.bind("tokenizer", tokenizer, "word | subword (SentencePiece, trained on the training documents) | byte");
+  cli.bind("vocab-size", vocab_size, "word or subword vocabulary size (with <pad> and <unk>; the LM adds end-of-text)");
+  cli.bind("subword-type", subword.type, "subword model: unigram | bpe");
+  cli.bind("subword-sample", subword.sample_texts, "subword model: documents it is trained on (a sample of them)");
   cli.bind("min-count", min_count, "word vocabulary: minimum count in the training documents");
   cli.bind("window", window, "tokens per training window");
   cli.bind("batch", batch, "windows per step");
@@ -122,8 +126,17 @@ int main(int argc, char** argv) {
         mo = ModelOptions::deserialize(ck.require(kModelOptionsKey), last);
       } else if (tokenizer == "byte") {
         enc = data::TextEncoder::byte_level(window);
+      } else if (tokenizer == "subword") {
+        subword.vocab_size = static_cast<long>(vocab_size);
+        subword.threads = num_threads();
+        subword.seed = static_cast<unsigned>(seed);
+        const auto t0 = std::chrono::steady_clock::now();
+        enc = data::TextEncoder::build_subword(train_docs.documents, window, subword);
+        std::printf("subword tokenizer: SentencePiece %s, %ld pieces, trained on up to %ld documents in %.1f s\n",
+                    subword.type.c_str(), static_cast<long>(enc.vocab_size()), subword.sample_texts,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       } else {
-        SSM_CHECK(tokenizer == "word", "--tokenizer must be word or byte, found '", tokenizer, "'");
+        SSM_CHECK(tokenizer == "word", "--tokenizer must be word, subword or byte, found '", tokenizer, "'");
         enc = data::TextEncoder::build_word(train_docs.documents, window, min_count, vocab_size);
       }
       mo.head = "lm";
@@ -134,7 +147,7 @@ int main(int argc, char** argv) {
       auto model = make_model(mo);
       model->init(to.seed);
       std::printf("lm %s: %ld parameters; %s tokenizer, %ld ids with end-of-text; %d threads\n", mo.name.c_str(),
-                  static_cast<long>(model->parameters().count()), tokenizer.c_str(), static_cast<long>(mo.vocab),
+                  static_cast<long>(model->parameters().count()), enc.kind_name(), static_cast<long>(mo.vocab),
                   num_threads());
       std::printf("train: %ld documents, %zu tokens, %ld windows of %ld; held out: %ld documents, %ld windows\n",
                   static_cast<long>(train_windows.documents), train_windows.stream.size(),

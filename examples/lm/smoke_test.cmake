@@ -59,3 +59,28 @@ if(rc EQUAL 0 OR NOT out MATCHES "not a language model")
   message(FATAL_ERROR "a classifier checkpoint was accepted as a language model (${rc}):\n${out}")
 endif()
 message(STATUS "lm smoke test passed")
+
+# Subword tokenizer (SentencePiece), when this build has it: pretrain with it, generate, fine-tune; the tokenizer
+# travels inside the checkpoint, and asking the fine-tuning run for another one is refused.
+if(SUBWORD)
+  run(${LM} pretrain --corpus ${WORK_DIR}/unsup ${model} --tokenizer subword --vocab-size 60 --max-steps 6
+      --eval-every 6 --held-out 0.1 --lr 5e-3 --out ${WORK_DIR}/lm_sp)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "subword tokenizer: SentencePiece unigram, [0-9]+ pieces"
+     OR NOT out MATCHES "held-out loss [0-9.]+ ppl")
+    message(FATAL_ERROR "lm pretrain --tokenizer subword failed (${rc}):\n${out}")
+  endif()
+  run(${LM} generate --checkpoint ${WORK_DIR}/lm_sp/best.ckpt --prompt "the film was" --tokens 8 --seed 3)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "^the film was")
+    message(FATAL_ERROR "lm generate with a subword tokenizer failed (${rc}):\n${out}")
+  endif()
+  run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv
+      --init-from ${WORK_DIR}/lm_sp/best.ckpt --tokenizer word --epochs 1 --out ${WORK_DIR}/ft_sp_bad)
+  if(rc EQUAL 0 OR NOT out MATCHES "--tokenizer word does not match .*whose tokenizer is subword")
+    message(FATAL_ERROR "a subword/word tokenizer mismatch was not refused (${rc}):\n${out}")
+  endif()
+  run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv
+      --init-from ${WORK_DIR}/lm_sp/best.ckpt --epochs 1 --batch 16 --latency-lengths= --out ${WORK_DIR}/ft_sp)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "its tokenizer: subword" OR NOT out MATCHES "test +accuracy")
+    message(FATAL_ERROR "sentiment train --init-from a subword LM failed (${rc}):\n${out}")
+  endif()
+endif()

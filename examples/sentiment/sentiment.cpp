@@ -32,6 +32,7 @@ struct TokenizerOptions {
   std::string kind = "word";
   bool kind_given = false;  ///< --tokenizer was on the command line (it must then agree with --init-from's)
   Index max_length = 0, vocab_size = 30000, min_count = 2;
+  data::SubwordOptions subword;  ///< --tokenizer subword (its vocabulary size is vocab_size)
 };
 
 struct TrainOutcome {
@@ -39,9 +40,7 @@ struct TrainOutcome {
   TableRow row;
 };
 
-const char* kind_name(const data::TextEncoder& enc) {
-  return enc.kind() == data::TextEncoder::Kind::Word ? "word" : "byte";
-}
+const char* kind_name(const data::TextEncoder& enc) { return enc.kind_name(); }
 
 TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOptions mo, const TokenizerOptions& topt,
                          const TrainOptions& t, const std::vector<Index>& latency_lengths) {
@@ -81,10 +80,19 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   } else if (topt.kind == "byte") {
     enc = data::TextEncoder::byte_level(max_len);
   } else {
-    SSM_CHECK(topt.kind == "word", "--tokenizer must be word or byte, found '", topt.kind, "'");
+    SSM_CHECK(topt.kind == "word" || topt.kind == "subword", "--tokenizer must be word, subword or byte, found '",
+              topt.kind, "'");
     std::vector<std::string> texts;
     for (auto& e : splits.train.examples) texts.push_back(e.text);
-    enc = data::TextEncoder::build_word(texts, max_len, topt.min_count, topt.vocab_size);
+    if (topt.kind == "word") {
+      enc = data::TextEncoder::build_word(texts, max_len, topt.min_count, topt.vocab_size);
+    } else {
+      data::SubwordOptions so = topt.subword;
+      so.vocab_size = static_cast<long>(topt.vocab_size);
+      so.threads = num_threads();
+      so.seed = static_cast<unsigned>(t.trainer.seed);
+      enc = data::TextEncoder::build_subword(texts, max_len, so);
+    }
   }
   if (!resume_ck) {
     if (!init_ck) mo.vocab = enc.vocab_size();
@@ -111,7 +119,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
               static_cast<long>(splits.test.size()), splits.protocol.c_str());
 
   train::DatasetBatches source(train, t.batch, t.trainer.seed,
-                               enc.kind() == data::TextEncoder::Kind::Word ? t.word_dropout : 0.0);
+                               enc.kind() != data::TextEncoder::Kind::Byte ? t.word_dropout : 0.0);
   auto to = t.trainer;
   if (t.layer_decay < 1 || t.unfreeze_every > 0)
     to.lr_multiplier = train::layerwise_rates(mo.layers, t.layer_decay, t.unfreeze_every);
@@ -204,9 +212,10 @@ int main(int argc, char** argv) {
   cli.bind("bidirectional", mo.bidirectional, "SSM models: run each layer both ways (S4D/S4/LSSL kernels, Mamba pair)");
   cli.bind("pooling", mo.pooling, "SSM models: mean | max | last pooling over time");
   cli.bind("hippo", mo.hippo, "lssl: the fixed HiPPO matrix, legt | legs");
-  cli.bind("tokenizer", tk.kind, "word | byte (with --init-from: the language model's)");
+  cli.bind("tokenizer", tk.kind, "word | subword (SentencePiece) | byte (with --init-from: the language model's)");
+  cli.bind("subword-type", tk.subword.type, "subword model: unigram | bpe");
   cli.bind("max-length", tk.max_length, "truncate to this many tokens (0: IMDB 512, tweets 64, generic 256)");
-  cli.bind("vocab-size", tk.vocab_size, "word vocabulary size (with <pad> and <unk>)");
+  cli.bind("vocab-size", tk.vocab_size, "word or subword vocabulary size (with <pad> and <unk>)");
   cli.bind("min-count", tk.min_count, "word vocabulary: minimum training count");
   cli.bind("epochs", to.epochs, "epochs");
   cli.bind("batch", t.batch, "sequences per step");

@@ -14,6 +14,7 @@
 
 #include "ssm/core/config.hpp"
 #include "ssm/core/error.hpp"
+#include "ssm/data/subword.hpp"
 
 namespace ssm::data {
 
@@ -272,12 +273,13 @@ class Vocabulary {
   std::unordered_map<std::string, std::int32_t> index_;
 };
 
-/// Text → ids: normalise, then words through a Vocabulary ("word") or the UTF-8 bytes ("byte": id = byte + 1,
-/// 0 pads, 257 ids). Sequences are cut to max_length (keeping the beginning) and never empty: a text with no
-/// tokens becomes one <unk> (word) or one space (byte).
+/// Text → ids: normalise, then words through a Vocabulary ("word"), subword pieces through a SentencePiece
+/// model ("subword", data/subword.hpp: 0 pads, 1 is <unk>) or the UTF-8 bytes ("byte": id = byte + 1, 0 pads,
+/// 257 ids). Sequences are cut to max_length (keeping the beginning) and never empty: a text with no tokens
+/// becomes one <unk> (word, subword) or one space (byte).
 class TextEncoder {
  public:
-  enum class Kind { Word, Byte };
+  enum class Kind { Word, Byte, Subword };
 
   TextEncoder() = default;
   TextEncoder(Kind kind, Index max_length, NormalizeOptions norm = {}, Vocabulary vocab = {})
@@ -296,21 +298,43 @@ class TextEncoder {
   static TextEncoder byte_level(Index max_length, NormalizeOptions norm = {}) {
     return TextEncoder(Kind::Byte, max_length, norm);
   }
+  /// A subword encoder whose SentencePiece model is trained on `texts` (normalised first, as encode() will).
+  static TextEncoder build_subword(const std::vector<std::string>& texts, Index max_length,
+                                   const SubwordOptions& options, NormalizeOptions norm = {}) {
+    std::vector<std::string> normed;
+    normed.reserve(texts.size());
+    for (auto& t : texts) normed.push_back(normalize_text(t, norm));
+    return from_subword_model(train_subword(normed, options), max_length, norm);
+  }
+  /// A subword encoder from a serialized SentencePiece model (e.g. the bytes of a .model file from spm_train,
+  /// trained with --pad_id=0 --unk_id=1 --bos_id=-1 --eos_id=-1).
+  static TextEncoder from_subword_model(std::string proto, Index max_length, NormalizeOptions norm = {},
+                                        const std::string& source = "subword model") {
+    TextEncoder e(Kind::Subword, max_length, norm);
+    e.spm_ = load_subword(proto, source);
+    e.spm_proto_ = std::move(proto);
+    return e;
+  }
 
   Kind kind() const { return kind_; }
+  /// "word", "byte" or "subword", as the programs' --tokenizer option names them.
+  const char* kind_name() const { return kind_ == Kind::Word ? "word" : kind_ == Kind::Byte ? "byte" : "subword"; }
   Index max_length() const { return max_length_; }
   void set_max_length(Index n) {
     SSM_CHECK(n > 0, "the maximum sequence length must be positive, found ", n);
     max_length_ = n;
   }
   const Vocabulary& vocabulary() const { return vocab_; }
-  Index vocab_size() const { return kind_ == Kind::Byte ? 257 : vocab_.size(); }
+  Index vocab_size() const {
+    return kind_ == Kind::Byte ? 257 : kind_ == Kind::Subword ? static_cast<Index>(subword_size(spm_)) : vocab_.size();
+  }
   static constexpr std::int32_t pad_id() { return 0; }
 
   /// The tokens (as strings) the text is read as; byte-level gives one string per byte.
   std::vector<std::string> tokens(std::string_view text) const {
     const std::string norm = normalize_text(text, norm_);
     if (kind_ == Kind::Word) return tokenize_words(norm);
+    if (kind_ == Kind::Subword) return subword_pieces(spm_, norm);
     std::vector<std::string> out;
     for (char c : norm) out.emplace_back(1, c);
     return out;
@@ -323,6 +347,12 @@ class TextEncoder {
       for (auto& w : tokenize_words(norm)) {
         if (static_cast<Index>(ids.size()) >= max_length_) break;
         ids.push_back(vocab_.id(w));
+      }
+      if (ids.empty()) ids.push_back(Vocabulary::kUnk);
+    } else if (kind_ == Kind::Subword) {
+      for (int id : subword_encode(spm_, norm)) {
+        if (static_cast<Index>(ids.size()) >= max_length_) break;
+        ids.push_back(static_cast<std::int32_t>(id));
       }
       if (ids.empty()) ids.push_back(Vocabulary::kUnk);
     } else {
@@ -338,6 +368,12 @@ class TextEncoder {
   /// Ids → text: words joined by single spaces (normalisation is not undone), bytes as they were; padding and
   /// ids outside the vocabulary (a language model's end-of-text, data::eot_id) are skipped.
   std::string decode(const std::vector<std::int32_t>& ids) const {
+    if (kind_ == Kind::Subword) {
+      std::vector<int> kept;
+      for (auto id : ids)
+        if (id != pad_id() && id >= 0 && id < vocab_size()) kept.push_back(id);
+      return subword_decode(spm_, kept);
+    }
     std::string out;
     for (auto id : ids) {
       if (id == pad_id() || id < 0 || id >= vocab_size()) continue;
@@ -351,12 +387,14 @@ class TextEncoder {
     return out;
   }
 
-  /// "ssm-text-encoder 1\nkind word|byte\nmax_length N\nnormalize lower html urls mentions (0/1)\n" + vocabulary.
+  /// "ssm-text-encoder 1\nkind word|byte|subword\nmax_length N\nnormalize lower html urls mentions (0/1)\n",
+  /// then the vocabulary (word) or "spm BYTES\n" and the SentencePiece model's serialized proto (subword).
   std::string serialize() const {
     std::ostringstream os;
-    os << "ssm-text-encoder 1\nkind " << (kind_ == Kind::Word ? "word" : "byte") << "\nmax_length " << max_length_
-       << "\nnormalize " << norm_.lower << ' ' << norm_.html << ' ' << norm_.urls << ' ' << norm_.mentions << "\n";
+    os << "ssm-text-encoder 1\nkind " << kind_name() << "\nmax_length " << max_length_ << "\nnormalize "
+       << norm_.lower << ' ' << norm_.html << ' ' << norm_.urls << ' ' << norm_.mentions << "\n";
     if (kind_ == Kind::Word) os << vocab_.serialize();
+    if (kind_ == Kind::Subword) os << "spm " << spm_proto_.size() << "\n" << spm_proto_;
     return os.str();
   }
   static TextEncoder deserialize(std::string_view s, const std::string& source = "text encoder") {
@@ -365,7 +403,8 @@ class TextEncoder {
     Index max_len = 0;
     int lo = 1, ht = 1, ur = 1, me = 1;
     is >> magic >> version >> key >> kind;
-    SSM_CHECK(magic == "ssm-text-encoder" && version == "1" && key == "kind" && (kind == "word" || kind == "byte"),
+    SSM_CHECK(magic == "ssm-text-encoder" && version == "1" && key == "kind" &&
+                  (kind == "word" || kind == "byte" || kind == "subword"),
               source, ": not a serialised text encoder (header '", magic, " ", version, "')");
     is >> key >> max_len;
     SSM_CHECK(key == "max_length" && max_len > 0, source, ": bad max_length entry");
@@ -373,6 +412,15 @@ class TextEncoder {
     SSM_CHECK(key == "normalize" && !is.fail(), source, ": bad normalize entry");
     NormalizeOptions norm{.lower = lo != 0, .html = ht != 0, .urls = ur != 0, .mentions = me != 0};
     if (kind == "byte") return TextEncoder(Kind::Byte, max_len, norm);
+    if (kind == "subword") {
+      std::size_t bytes = 0;
+      is >> key >> bytes;
+      SSM_CHECK(key == "spm" && !is.fail() && is.get() == '\n', source, ": bad spm entry of a subword encoder");
+      const auto at = static_cast<std::size_t>(is.tellg());
+      SSM_CHECK(at <= s.size() && s.size() - at == bytes, source, ": the SentencePiece model should have ", bytes,
+                " bytes, found ", at <= s.size() ? s.size() - at : 0);
+      return from_subword_model(std::string(s.substr(at)), max_len, norm, source);
+    }
     const auto pos = s.find("ssm-vocab");
     SSM_CHECK(pos != std::string_view::npos, source, ": a word encoder without a vocabulary");
     return TextEncoder(Kind::Word, max_len, norm, Vocabulary::deserialize(s.substr(pos), source));
@@ -383,6 +431,8 @@ class TextEncoder {
   Index max_length_ = 512;
   NormalizeOptions norm_;
   Vocabulary vocab_;
+  std::string spm_proto_;  // subword: the SentencePiece model, as serialized into checkpoints
+  SubwordModel spm_;
 };
 
 }  // namespace ssm::data
