@@ -31,33 +31,69 @@ struct CrossEntropyOptions {
 
 namespace ssm::backend {
 
+namespace detail {
+
+/// What every softmax cross-entropy kernel computes before its rows: the targets checked and counted (into
+/// st.weight_sum, st.count), Σ_c w_c, and the normaliser 1 / Σ_rows w_y.
+struct CrossEntropySums {
+  LossStats st;
+  double wsum_all = 0;
+  double norm = 0;
+};
+
+template <Real T>
+CrossEntropySums cross_entropy_sums(CView<std::int32_t, 1> targets, Index C, CView<T, 1> class_weights,
+                                    const CrossEntropyOptions& opt) {
+  const auto w = [&](Index c) { return class_weights.empty() ? 1.0 : static_cast<double>(class_weights(c)); };
+  CrossEntropySums s;
+  for (Index c = 0; c < C; ++c) s.wsum_all += w(c);
+  for (Index m = 0; m < targets.extent(0); ++m) {
+    const std::int32_t y = targets(m);
+    if (y == opt.ignore_index) continue;
+    SSM_CHECK(y >= 0 && y < C, "cross-entropy: target ", y, " in row ", m, " is outside the classes [0, ", C, ")");
+    s.st.weight_sum += w(y);
+    ++s.st.count;
+  }
+  s.norm = s.st.weight_sum > 0 ? 1.0 / s.st.weight_sum : 0.0;
+  return s;
+}
+
+/// rows(m0, m1, loss, correct) over fixed chunks of `grain` of the M rows, on all threads; the chunks' partial
+/// losses and counts are added in chunk order, so the result does not depend on the thread count.
+template <class F>
+LossStats reduce_cross_entropy(Index M, Index grain, const CrossEntropySums& s, F&& rows) {
+  std::vector<double> part_loss(static_cast<std::size_t>(chunk_count(M, grain)), 0.0);
+  std::vector<Index> part_correct(part_loss.size(), 0);
+  parallel_chunks(M, grain, [&](Index chunk, Index m0, Index m1) {
+    double acc = 0;
+    Index correct = 0;
+    rows(m0, m1, acc, correct);
+    part_loss[chunk] = acc;
+    part_correct[chunk] = correct;
+  });
+  LossStats st = s.st;
+  double total = 0;
+  for (std::size_t i = 0; i < part_loss.size(); ++i) {
+    total += part_loss[i];
+    st.correct += part_correct[i];
+  }
+  st.loss = total * s.norm;
+  return st;
+}
+
+}  // namespace detail
+
 /// logits: {M, C}; targets: {M}; class_weights: {C} or empty; dlogits: {M, C} or empty (overwritten).
 template <Real T>
 LossStats softmax_cross_entropy(Scalar, CView<T, 2> logits, CView<std::int32_t, 1> targets,
                                 CView<T, 1> class_weights, CrossEntropyOptions opt, View<T, 2> dlogits) {
-  const Index M = logits.extent(0), C = logits.extent(1);
+  const Index C = logits.extent(1);
   const auto w = [&](Index c) { return class_weights.empty() ? 1.0 : static_cast<double>(class_weights(c)); };
-  double wsum_all = 0;
-  for (Index c = 0; c < C; ++c) wsum_all += w(c);
-
-  LossStats st;
-  for (Index m = 0; m < M; ++m) {
-    const std::int32_t y = targets(m);
-    if (y == opt.ignore_index) continue;
-    SSM_CHECK(y >= 0 && y < C, "cross-entropy: target ", y, " in row ", m, " is outside the classes [0, ", C, ")");
-    st.weight_sum += w(y);
-    ++st.count;
-  }
-  const double eps = opt.label_smoothing;
-  const double norm = st.weight_sum > 0 ? 1.0 / st.weight_sum : 0.0;
-
-  const Index grain = 256;
-  std::vector<double> part_loss(static_cast<std::size_t>(chunk_count(M, grain)), 0.0);
-  std::vector<Index> part_correct(part_loss.size(), 0);
-  parallel_chunks(M, grain, [&](Index chunk, Index m0, Index m1) {
+  const auto sums = detail::cross_entropy_sums<T>(targets, C, class_weights, opt);
+  const double wsum_all = sums.wsum_all, norm = sums.norm, eps = opt.label_smoothing;
+  return detail::reduce_cross_entropy(logits.extent(0), 256, sums, [&](Index m0, Index m1, double& acc,
+                                                                       Index& correct) {
     std::vector<double> logp(static_cast<std::size_t>(C));
-    double acc = 0;
-    Index correct = 0;
     for (Index m = m0; m < m1; ++m) {
       const std::int32_t y = targets(m);
       if (y == opt.ignore_index) {
@@ -91,16 +127,7 @@ LossStats softmax_cross_entropy(Scalar, CView<T, 2> logits, CView<std::int32_t, 
         }
       }
     }
-    part_loss[chunk] = acc;
-    part_correct[chunk] = correct;
   });
-  double total = 0;
-  for (std::size_t i = 0; i < part_loss.size(); ++i) {
-    total += part_loss[i];
-    st.correct += part_correct[i];
-  }
-  st.loss = total * norm;
-  return st;
 }
 
 /// probs: {M, C} = softmax(logits) row by row.

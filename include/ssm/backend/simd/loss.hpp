@@ -92,30 +92,12 @@ LossStats softmax_cross_entropy(Simd, CView<T, 2> logits, CView<std::int32_t, 1>
     const bool weighted = !class_weights.empty();
     const auto w = [&](Index c) { return weighted ? static_cast<double>(class_weights(c)) : 1.0; };
     // The rows must be contiguous for the vector loads; a strided view takes the scalar path.
-    if (C > 0 && ((C > 1 && logits.stride(1) != 1) || (!dlogits.empty() && C > 1 && dlogits.stride(1) != 1)))
+    if (C > 1 && (logits.stride(1) != 1 || (!dlogits.empty() && dlogits.stride(1) != 1)))
       return softmax_cross_entropy(Scalar{}, logits, targets, class_weights, opt, dlogits);
-    double wsum_all = 0;
-    for (Index c = 0; c < C; ++c) wsum_all += w(c);
-
-    LossStats st;
-    for (Index m = 0; m < M; ++m) {
-      const std::int32_t y = targets(m);
-      if (y == opt.ignore_index) continue;
-      SSM_CHECK(y >= 0 && y < C, "cross-entropy: target ", y, " in row ", m, " is outside the classes [0, ", C,
-                ")");
-      st.weight_sum += w(y);
-      ++st.count;
-    }
-    const double eps = opt.label_smoothing;
-    const double norm = st.weight_sum > 0 ? 1.0 / st.weight_sum : 0.0;
+    const auto sums = detail::cross_entropy_sums<T>(targets, C, class_weights, opt);
+    const double wsum_all = sums.wsum_all, norm = sums.norm, eps = opt.label_smoothing;
     const double eps_c = eps / static_cast<double>(C);
-
-    const Index grain = 64;
-    std::vector<double> part_loss(static_cast<std::size_t>(chunk_count(M, grain)), 0.0);
-    std::vector<Index> part_correct(part_loss.size(), 0);
-    parallel_chunks(M, grain, [&](Index chunk, Index m0, Index m1) {
-      double acc = 0;
-      Index correct = 0;
+    return detail::reduce_cross_entropy(M, 64, sums, [&](Index m0, Index m1, double& acc, Index& correct) {
       for (Index m = m0; m < m1; ++m) {
         const T* z = &logits(m, 0);
         const std::int32_t y = targets(m);
@@ -155,16 +137,7 @@ LossStats softmax_cross_entropy(Simd, CView<T, 2> logits, CView<std::int32_t, 1>
           e[y] -= static_cast<T>(norm * (1.0 - eps) * w(y));
         }
       }
-      part_loss[chunk] = acc;
-      part_correct[chunk] = correct;
     });
-    double total = 0;
-    for (std::size_t i = 0; i < part_loss.size(); ++i) {
-      total += part_loss[i];
-      st.correct += part_correct[i];
-    }
-    st.loss = total * norm;
-    return st;
   }
 }
 
