@@ -326,8 +326,9 @@ TEST_CASE("registry: every model builds, and save/load rebuilds it from the chec
   for (auto& x : tokens) x = 1 + static_cast<std::int32_t>(rng.uniform_int(11));
   ScratchDir dir("registry");
   for (auto& entry : model_registry()) {
-    for (const char* head : {"classifier", "token", "lm"}) {
-      const bool ssm = entry.name == "mamba" || entry.name == "s4d" || entry.name == "s4" || entry.name == "lssl";
+    for (const char* head : {"classifier", "token", "lm", "lm tied"}) {
+      const bool tied = std::string(head) == "lm tied";
+      if (tied) head = "lm";
       ModelOptions o;
       o.name = entry.name;
       o.head = head;
@@ -341,12 +342,19 @@ TEST_CASE("registry: every model builds, and save/load rebuilds it from the chec
       o.state = 4;
       o.layers = 1;
       o.pooling = "max";
-      if (!ssm && std::string(head) != "classifier") {
+      o.tie_embeddings = tied;
+      if (tied) o.hidden = o.dim;  // the LSTM's output meets the embedding table
+      if (entry.name == "cnn" && std::string(head) != "classifier") {
         CHECK_THROWS_WITH_AS(make_model(o), doctest::Contains("only the classifier head"), Error);
+        continue;
+      }
+      if (entry.name == "bilstm" && std::string(head) == "lm") {
+        CHECK_THROWS_WITH_AS(make_model(o), doctest::Contains("cannot be bidirectional"), Error);
         continue;
       }
       CAPTURE(entry.name);
       CAPTURE(head);
+      CAPTURE(tied);
       auto m = make_model(o);
       m->init(4);
       const Index rows = m->logit_rows(2, 9), C = m->classes();
@@ -497,6 +505,12 @@ TEST_CASE("layerwise rates: level j moves by decay^j of the rate; gradual unfree
     if (level(e.name) >= 2) CHECK(same);
     if (level(e.name) == 0 && e.name.rfind("head.", 0) == 0) CHECK(!same);
   }
+  // The baselines' blocks have levels too: the LSTM's lstm.i, the Transformer's blocks.i and its positions.
+  const auto rates = train::layerwise_rates(2, 0.5);
+  CHECK(rates("lstm.0.w_ih", 0) == 0.25);
+  CHECK(rates("blocks.1.attn.in_proj.weight", 0) == 0.5);
+  CHECK(rates("pos.weight", 0) == 0.125);
+  CHECK(rates("norm.weight", 0) == 1.0);
 }
 
 }  // TEST_SUITE

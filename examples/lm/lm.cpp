@@ -2,7 +2,7 @@
 // --init-from`): `pretrain` (documents packed into windows with an end-of-text token, the library's trainer, train
 // and held-out perplexity, best/last checkpoints with the tokenizer inside, --resume, --time-budget), `eval`
 // (perplexity of a checkpoint on a corpus) and `generate` (prompt in, sampled text out; the SSMs step recurrently,
-// one step per token). See docs/pretraining.md.
+// one step per token; the LSTM and Transformer run a forward over the text so far). See docs/pretraining.md.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -68,9 +68,12 @@ int main(int argc, char** argv) {
   long seed = 1, threads = 0;
   GenerateOptions gen{.max_tokens = 60, .temperature = 0.8, .top_k = 40, .top_p = 0.95};
   cli.bind("corpus", corpus, "text to train or evaluate on (repeatable): DIR | FILE.tsv | FILE.csv:COLUMN | FILE");
-  cli.bind("model", mo.name, "mixer: mamba | s4d | s4 | lssl");
-  cli.bind("dim", mo.dim, "model width");
-  cli.bind("layers", mo.layers, "residual blocks");
+  cli.bind("model", mo.name, "mamba | s4d | s4 | lssl | lstm | transformer (causal attention)");
+  cli.bind("dim", mo.dim, "model width (the LSTM's embedding width)");
+  cli.bind("layers", mo.layers, "residual blocks (LSTM layers, Transformer blocks)");
+  cli.bind("hidden", mo.hidden, "LSTM hidden size");
+  cli.bind("heads", mo.heads, "Transformer attention heads");
+  cli.bind("tie-embeddings", mo.tie_embeddings, "the output layer reuses the input embedding table");
   cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
   cli.bind("expand", mo.expand, "Mamba expansion E");
   cli.bind("dropout", mo.dropout, "dropout (head input, LTI layers' output)");
@@ -114,8 +117,8 @@ int main(int argc, char** argv) {
     to.seed = static_cast<std::uint64_t>(seed);
     Json j = {{"program", "lm"}, {"command", command}, {"threads", num_threads()}};
     if (command == "pretrain") {
-      SSM_CHECK(mo.name == "mamba" || mo.name == "s4d" || mo.name == "s4" || mo.name == "lssl", "--model ", mo.name,
-                ": language models are mamba, s4d, s4 or lssl");
+      SSM_CHECK(mo.name != "cnn" && mo.name != "bilstm", "--model ", mo.name,
+                ": language models are mamba, s4d, s4, lssl, lstm or transformer");
       auto [train_docs, held_docs] = data::hold_out(read_all(corpus), held_out, static_cast<std::uint64_t>(seed));
       const std::string last = (fs::path(to.out_dir) / "last.ckpt").string();
       data::TextEncoder enc;

@@ -1,7 +1,8 @@
 # examples/lm/smoke_test.cmake — pretraining to fine-tuning end to end on fixtures it writes: `lm pretrain` a small
 # Mamba on a directory of .txt documents (held-out perplexity, best/last checkpoints), resume it, evaluate it,
 # generate from it, then `sentiment train --init-from` its checkpoint; the refusals (a tokenizer that does not
-# match, a checkpoint that is not a language model) must name the reason.
+# match, a checkpoint that is not a language model) must name the reason; then the same for an LSTM and a
+# Transformer LM with tied embeddings.
 # Run by CTest as: cmake -DLM=<lm> -DSENTIMENT=<sentiment> -DWORK_DIR=<dir> -P smoke_test.cmake
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR}/unsup)
@@ -58,6 +59,27 @@ run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.ts
 if(rc EQUAL 0 OR NOT out MATCHES "not a language model")
   message(FATAL_ERROR "a classifier checkpoint was accepted as a language model (${rc}):\n${out}")
 endif()
+
+# The baselines as language models: an LSTM and a causal Transformer, tied embeddings, pretrained, generating
+# (by full forwards: they have no recurrent step here) and fine-tuned through the same programs.
+foreach(base lstm transformer)
+  run(${LM} pretrain --corpus ${WORK_DIR}/unsup --model ${base} --dim 16 --hidden 16 --heads 2 --layers 1
+      --tie-embeddings --window 32 --batch 4 --min-count 1 --max-steps 6 --eval-every 6 --held-out 0.1 --lr 5e-3
+      --threads 2 --out ${WORK_DIR}/lm_${base})
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "held-out loss [0-9.]+ ppl")
+    message(FATAL_ERROR "lm pretrain --model ${base} failed (${rc}):\n${out}")
+  endif()
+  run(${LM} generate --checkpoint ${WORK_DIR}/lm_${base}/best.ckpt --prompt "the film was" --tokens 6 --seed 3)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "^the film was")
+    message(FATAL_ERROR "lm generate from the ${base} LM failed (${rc}):\n${out}")
+  endif()
+  run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv
+      --init-from ${WORK_DIR}/lm_${base}/best.ckpt --max-length 32 --epochs 1 --batch 16 --latency-lengths=
+      --out ${WORK_DIR}/ft_${base} --threads 2)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "loaded [0-9]+ tensors from the language model" OR NOT out MATCHES "test +accuracy")
+    message(FATAL_ERROR "sentiment train --init-from the ${base} LM failed (${rc}):\n${out}")
+  endif()
+endforeach()
 message(STATUS "lm smoke test passed")
 
 # Subword tokenizer (SentencePiece), when this build has it: pretrain with it, generate, fine-tune; the tokenizer

@@ -71,8 +71,12 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     auto base = ModelOptions::deserialize(init_ck->require(kModelOptionsKey), t.init_from);
     SSM_CHECK(base.head == "lm", "--init-from '", t.init_from, "' holds a ", base.head, " model, not a language model");
     base.head = "classifier";
+    base.tie_embeddings = false;  // the classifier's head is its own
     base.pooling = mo.pooling;
     base.dropout = mo.dropout;
+    SSM_CHECK(base.name != "transformer" || max_len <= base.max_length, "--init-from '", t.init_from,
+              "': the Transformer learned ", base.max_length, " positions; fine-tune with --max-length ", base.max_length,
+              " or less, or pretrain with a longer --window");
     base.max_length = std::max(base.max_length, max_len);
     mo = base;
     std::printf("fine-tuning %s from %s (its tokenizer: %s, %ld ids)\n", mo.name.c_str(), t.init_from.c_str(),

@@ -1,7 +1,9 @@
-// ssm/models/generate.hpp — text generation from a language model with a recurrent step (Model::can_step): the
-// prompt is fed one token at a time, then tokens are sampled from softmax(logits / temperature), restricted to the
-// top-k and to the smallest set whose probability reaches top-p (nucleus sampling); temperature 0 is greedy
-// decoding. Each token costs one step, so generation time is linear in the number of tokens.
+// ssm/models/generate.hpp — text generation from a language model: the prompt is fed, then tokens are sampled from
+// softmax(logits / temperature), restricted to the top-k and to the smallest set whose probability reaches top-p
+// (nucleus sampling); temperature 0 is greedy decoding. A model with a recurrent step (Model::can_step: the SSMs)
+// takes one step per token, so generation time is linear in the number of tokens; the others (the LSTM and
+// Transformer baselines) run a full forward over the text so far for each token, quadratic in its length, and stop
+// at their max_length.
 #pragma once
 
 #include <algorithm>
@@ -58,12 +60,41 @@ inline std::int32_t sample_token(const float* logits, Index V, const GenerateOpt
   return static_cast<std::int32_t>(idx[keep - 1]);
 }
 
+namespace detail {
+/// Generation without a recurrent step: one forward over the whole text per new token (model.forward must give
+/// per-token logits: logit_rows(1, L) == L).
+inline std::vector<std::int32_t> generate_by_forwards(Model& model, const std::vector<std::int32_t>& prompt,
+                                                      const GenerateOptions& o, Rng& rng) {
+  const Index V = model.classes();
+  SSM_CHECK(model.logit_rows(1, 2) == 2, "generation needs a per-token (lm) head, not a pooled classifier");
+  for (auto t : prompt) SSM_CHECK(t >= 0 && t < V, "token ", t, " is outside the model's vocabulary of ", V);
+  std::vector<std::int32_t> seq = prompt, out;
+  std::vector<float> logits;
+  Workspace ws;
+  for (Index i = 0; i < o.max_tokens; ++i) {
+    const Index L = static_cast<Index>(seq.size());
+    if (model.max_length() > 0 && L > model.max_length()) break;  // no position left to read
+    const std::int32_t len = static_cast<std::int32_t>(L);
+    logits.resize(static_cast<std::size_t>(L * V));
+    ws.reset();
+    Context ctx(ws, /*training=*/false, 0);
+    model.forward(View<const std::int32_t, 2>(seq.data(), {1, L}), View<const std::int32_t, 1>(&len, {1}),
+                  View<float, 2>(logits.data(), {L, V}), ctx);
+    const std::int32_t next = sample_token(logits.data() + (L - 1) * V, V, o, rng);
+    out.push_back(next);
+    seq.push_back(next);
+    if (next == o.stop) break;
+  }
+  return out;
+}
+}  // namespace detail
+
 /// Feeds `prompt` (at least one token) and returns the generated tokens (the prompt not included).
 inline std::vector<std::int32_t> generate(Model& model, const std::vector<std::int32_t>& prompt,
                                           const GenerateOptions& o, Rng& rng) {
-  SSM_CHECK(model.can_step(), "generation needs a model with a recurrent step (an SSM model with the lm head)");
   SSM_CHECK(!prompt.empty(), "generation needs a prompt of at least one token");
   const Index V = model.classes();
+  if (!model.can_step()) return detail::generate_by_forwards(model, prompt, o, rng);
   std::vector<float> logits(static_cast<std::size_t>(V));
   std::int32_t tok = 0;
   const auto feed = [&](std::int32_t t) {

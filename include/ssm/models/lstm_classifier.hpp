@@ -1,5 +1,8 @@
 // ssm/models/lstm_classifier.hpp — the LSTM baseline: tokens {B, L} → Embedding → Dropout → LSTM × layers (uni- or
 // bidirectional, respecting lengths) → pooling over each length (max, mean or last) → Dropout → Linear → logits {B, C}.
+// per_token: no pooling, logits {B·L, C} at every position — with a unidirectional LSTM and C = vocab, the LSTM
+// language model (Dai & Le 2015's pretraining); tie_embeddings then reuses the embedding table as the output
+// weight (needs hidden == embed).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,8 @@ struct LstmClassifierConfig {
   double dropout = 0.1;
   std::int32_t padding_idx = 0;
   Pooling pooling = Pooling::Max;
+  bool per_token = false;       ///< logits at every position instead of pooled
+  bool tie_embeddings = false;  ///< per-token head over the vocabulary: output weight = embedding table
 };
 
 template <Real T, Backend B = backend::Default>
@@ -49,7 +54,7 @@ class LstmClassifier {
         drop_embed_(c.dropout, nn::stream_of("drop_embed")),
         lstm_(make_layers(layout_, c)),
         head_(layout_, "head", lstm_.back().output_dim(), c.classes, c.dropout, nn::stream_of("drop_head"),
-              c.pooling),
+              c.pooling, c.tie_embeddings),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
@@ -66,8 +71,12 @@ class LstmClassifier {
   Params bind(T* base) const {
     Params p{embed_.bind(base), {}, head_.bind(base)};
     for (auto& l : lstm_) p.lstm.push_back(l.bind(base));
+    if (head_.tied()) p.head.weight = p.embed.table;
     return p;
   }
+
+  /// Rows of the logits: B·L per token, B pooled.
+  Index logit_rows(Index batch, Index L) const { return config_.per_token ? batch * L : batch; }
 
   void init(std::uint64_t seed) {
     Rng rng(seed);
@@ -80,7 +89,7 @@ class LstmClassifier {
     head_.init(p_.head, rh);
   }
 
-  /// tokens: {B, L} (right-padded), lengths: {B} in [1, L] -> logits: {B, classes}.
+  /// tokens: {B, L} (right-padded), lengths: {B} in [1, L] -> logits: {logit_rows(B, L), classes}.
   void forward(View<const std::int32_t, 2> tokens, View<const std::int32_t, 1> lengths, View<T, 2> logits,
                Cache& cache, const Context& ctx) const {
     const Index Bn = tokens.extent(0), L = tokens.extent(1);
@@ -94,7 +103,11 @@ class LstmClassifier {
       cache.h[l + 1] = ws.take<T, 3>({Bn, L, lstm_[l].output_dim()});
       lstm_[l].forward(p_.lstm[l], cache.h[l], lengths, cache.h[l + 1], cache.lstm[l], ctx);
     }
-    head_.forward_pooled(p_.head, cache.h.back(), lengths, logits, cache.head, ctx);
+    if (config_.per_token)
+      head_.forward(p_.head, reshape(View<const T, 3>(cache.h.back()), {Bn * L, lstm_.back().output_dim()}), logits,
+                    cache.head, ctx);
+    else
+      head_.forward_pooled(p_.head, cache.h.back(), lengths, logits, cache.head, ctx);
   }
 
   /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits.
@@ -102,7 +115,12 @@ class LstmClassifier {
     const Index Bn = cache.h[0].extent(0), L = cache.h[0].extent(1);
     Workspace& ws = ctx.workspace();
     auto d_h = ws.take<T, 3>({Bn, L, lstm_.back().output_dim()});
-    head_.backward_pooled(p_.head, cache.head, dlogits, d_h, g_.head, ctx);
+    if (config_.per_token) {
+      head_.backward(p_.head, cache.head, dlogits, reshape(d_h, {Bn * L, lstm_.back().output_dim()}), g_.head, ctx);
+      if (head_.tied() && config_.padding_idx >= 0) fill(g_.embed.table[config_.padding_idx], T(0));
+    } else {
+      head_.backward_pooled(p_.head, cache.head, dlogits, d_h, g_.head, ctx);
+    }
     for (std::size_t l = lstm_.size(); l-- > 0;) {
       auto d_in = ws.take<T, 3>({Bn, L, lstm_[l].config().input});
       lstm_[l].backward(p_.lstm[l], cache.lstm[l], d_h, d_in, g_.lstm[l], ctx);
@@ -115,6 +133,9 @@ class LstmClassifier {
  private:
   static std::vector<nn::Lstm<T, B>> make_layers(ParamLayout& layout, const Config& c) {
     SSM_CHECK(c.layers >= 1, "LstmClassifier needs at least one layer, found ", c.layers);
+    SSM_CHECK(!c.tie_embeddings || (c.per_token && c.classes == c.vocab && !c.bidirectional && c.hidden == c.embed),
+              "LSTM: tied embeddings need the per-token head over the vocabulary, one direction and hidden == embed "
+              "(hidden ", c.hidden, ", embed ", c.embed, ")");
     std::vector<nn::Lstm<T, B>> v;
     Index in = c.embed;
     for (Index l = 0; l < c.layers; ++l) {

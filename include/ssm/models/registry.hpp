@@ -1,6 +1,7 @@
 // ssm/models/registry.hpp — every model of the library by name: cnn, lstm, bilstm, transformer (baselines) and
 // mamba, s4d, s4, lssl (SequenceModel stacks: embedding → n × (RMSNorm → mixer, residual) → RMSNorm → head), each
-// with a classifier head (pooled), a per-token head or a language-model head (per token, vocabulary-sized).
+// but the CNN with a classifier head (pooled), a per-token head or a language-model head (per token,
+// vocabulary-sized, causal: the LSTM one-directional, the Transformer's attention masked to the past).
 // ModelOptions hold everything needed to rebuild a model; save_model/load_model keep them, the tokenizer and the
 // weights in one checkpoint, so load_model(path) rebuilds the model without the user restating its shape.
 #pragma once
@@ -45,6 +46,7 @@ struct ModelOptions {
   bool selective_delta = true, selective_B = true, selective_C = true;  ///< Mamba selectivity (ablations)
   double embed_std = 0.02;          ///< SSM models: initial embedding standard deviation
   std::string hippo = "legt";       ///< lssl: legt | legs
+  bool tie_embeddings = false;      ///< lm head: the output weight is the input embedding table (Press & Wolf 2017)
 
   /// Calls f(key, member) for every option of o (const or not), in the order they are stored.
   template <class Self, class F>
@@ -54,7 +56,7 @@ struct ModelOptions {
     f("max_length", o.max_length), f("dropout", o.dropout), f("state", o.state);
     f("bidirectional", o.bidirectional), f("pooling", o.pooling), f("expand", o.expand), f("conv", o.conv);
     f("selective_delta", o.selective_delta), f("selective_B", o.selective_B), f("selective_C", o.selective_C);
-    f("embed_std", o.embed_std), f("hippo", o.hippo);
+    f("embed_std", o.embed_std), f("hippo", o.hippo), f("tie_embeddings", o.tie_embeddings);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -112,13 +114,22 @@ std::unique_ptr<Model> make_sequence_model(const ModelOptions& o, typename Mixer
   using M = SequenceModel<float, Mixer, backend::Default>;
   SequenceModelConfig c{.vocab = o.vocab, .d_model = o.dim, .n_layers = o.layers, .classes = o.outputs(),
                         .head = o.per_token() ? Head::Token : Head::Pool, .pooling = parse_pooling(o.pooling),
-                        .dropout = o.dropout, .embed_init_std = o.embed_std};
+                        .dropout = o.dropout, .embed_init_std = o.embed_std,
+                        .tie_embeddings = o.tie_embeddings};
   return std::make_unique<ModelAdapter<M>>(o.outputs(), o.per_token(), max_len, c, mc);
 }
 
 inline void need_classifier_head(const ModelOptions& o) {
   SSM_CHECK(o.head == "classifier", "model '", o.name, "' has only the classifier head in this build, not '", o.head,
-            "' (per-token and LM heads: mamba, s4d, s4, lssl)");
+            "' (per-token and LM heads: lstm, transformer, mamba, s4d, s4, lssl)");
+}
+
+/// A language model reads the past only: a bidirectional model would see the token it is asked to predict.
+inline void need_causal(const ModelOptions& o, bool bidirectional) {
+  SSM_CHECK(o.head != "lm" || !bidirectional, "model '", o.name,
+            "': a language model cannot be bidirectional (it would see the tokens it predicts)");
+  SSM_CHECK(!o.tie_embeddings || o.head == "lm", "model '", o.name, "': tied embeddings need the lm head, not '",
+            o.head, "'");
 }
 
 }  // namespace detail
@@ -143,32 +154,39 @@ inline const std::vector<ModelEntry>& model_registry() {
              CnnClassifierConfig{.vocab = o.vocab, .embed = o.dim, .widths = {3, 4, 5}, .filters = o.filters,
                                  .classes = o.classes, .dropout = o.dropout});
        }},
-      {"lstm", "LSTM (layers x hidden), max pooling over time",
+      {"lstm", "LSTM (layers x hidden), max pooling over time; per-token and lm heads (the LSTM language model)",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
-         detail::need_classifier_head(o);
+         detail::need_causal(o, false);
          return std::make_unique<ModelAdapter<LstmClassifier<float>>>(
-             o.classes, false, -1,
+             o.outputs(), o.per_token(), -1,
              LstmClassifierConfig{.vocab = o.vocab, .embed = o.dim, .hidden = o.hidden, .layers = o.layers,
-                                  .bidirectional = false, .classes = o.classes, .dropout = o.dropout});
+                                  .bidirectional = false, .classes = o.outputs(), .dropout = o.dropout,
+                                  .per_token = o.per_token(), .tie_embeddings = o.tie_embeddings});
        }},
-      {"bilstm", "bidirectional LSTM (layers x hidden per direction), max pooling over time",
+      {"bilstm", "bidirectional LSTM (layers x hidden per direction), max pooling over time; per-token head",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
-         detail::need_classifier_head(o);
+         detail::need_causal(o, true);
          return std::make_unique<ModelAdapter<LstmClassifier<float>>>(
-             o.classes, false, -1,
+             o.outputs(), o.per_token(), -1,
              LstmClassifierConfig{.vocab = o.vocab, .embed = o.dim, .hidden = o.hidden, .layers = o.layers,
-                                  .bidirectional = true, .classes = o.classes, .dropout = o.dropout});
+                                  .bidirectional = true, .classes = o.outputs(), .dropout = o.dropout,
+                                  .per_token = o.per_token()});
        }},
-      {"transformer", "pre-norm Transformer encoder (layers x heads, learned positions), mean pooling",
+      {"transformer",
+       "pre-norm Transformer (layers x heads, learned positions), mean pooling; per-token head; lm head: causal "
+       "attention (decoder-only)",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
-         detail::need_classifier_head(o);
+         detail::need_causal(o, false);
          return std::make_unique<ModelAdapter<TransformerClassifier<float>>>(
-             o.classes, false, o.max_length,
+             o.outputs(), o.per_token(), o.max_length,
              TransformerClassifierConfig{.vocab = o.vocab, .dim = o.dim, .heads = o.heads, .layers = o.layers,
-                                         .max_length = o.max_length, .classes = o.classes, .dropout = o.dropout});
+                                         .max_length = o.max_length, .classes = o.outputs(), .dropout = o.dropout,
+                                         .per_token = o.per_token(), .causal = o.head == "lm",
+                                         .tie_embeddings = o.tie_embeddings});
        }},
       {"mamba", "Mamba (layers x d_model, state 16, expand 2; bidirectional: a second Mamba on the reversal)",
        [](const ModelOptions& o) {
+         detail::need_causal(o, o.bidirectional);
          MambaConfig mc{.d_model = o.dim, .d_state = o.state > 0 ? o.state : 16, .d_conv = o.conv, .expand = o.expand};
          mc.selective_delta = o.selective_delta;
          mc.selective_B = o.selective_B;
@@ -177,12 +195,14 @@ inline const std::vector<ModelEntry>& model_registry() {
        }},
       {"s4d", "S4D-Lin, ZOH (layers x d_model, state 64, GELU; bidirectional)",
        [](const ModelOptions& o) {
+         detail::need_causal(o, o.bidirectional);
          return make_sequence_model<detail::S4DZoh>(
              o, S4DConfig{.d_model = o.dim, .d_state = lti_state(o), .bidirectional = o.bidirectional,
                           .dropout = o.dropout});
        }},
       {"s4", "S4, HiPPO-LegS DPLR, bilinear (layers x d_model, state 64, GELU; bidirectional; max_length = l_max)",
        [](const ModelOptions& o) {
+         detail::need_causal(o, o.bidirectional);
          return make_sequence_model<S4Mixer>(
              o, S4Config{.d_model = o.dim, .d_state = lti_state(o), .l_max = o.max_length,
                          .bidirectional = o.bidirectional, .dropout = o.dropout},
@@ -190,6 +210,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        }},
       {"lssl", "LSSL, fixed HiPPO A (hippo legt | legs), bilinear (layers x d_model, state 64, GELU; bidirectional)",
        [](const ModelOptions& o) {
+         detail::need_causal(o, o.bidirectional);
          const LsslConfig lc{.d_model = o.dim, .d_state = lti_state(o), .bidirectional = o.bidirectional,
                              .dropout = o.dropout};
          if (o.hippo == "legs") return make_sequence_model<LsslMixer>(o, lc);

@@ -2,6 +2,8 @@
 //   h₀ = Embedding(tokens);  hᵢ₊₁ = hᵢ + Mixerᵢ(RMSNorm(hᵢ));  f = RMSNorm(h_n);
 //   per-token head:  logits {B·L, C} = Linear(Dropout(f))                  (language modelling, copying)
 //   pooled head:     logits {B, C}   = Linear(Dropout(Pool(f, lengths)))   (classification)
+// tie_embeddings (token head over the vocabulary): the head's weight is the embedding table, logits = f Eᵀ + b;
+// the padding row stays zero (its logit is the bias alone) and gets no gradient from either use.
 // A mixer maps {B, L, d} → {B, L, d} with the interface documented below (Mamba in layers/mamba.hpp).
 #pragma once
 
@@ -54,6 +56,7 @@ struct SequenceModelConfig {
   std::int32_t padding_idx = 0;     ///< embedding row that stays zero; < 0 for none
   double embed_init_std = 0.02;     ///< N(0, σ²) initial embeddings (Mamba's reference uses 0.02)
   double norm_eps = 1e-5;
+  bool tie_embeddings = false;      ///< token head over the vocabulary (classes == vocab) reuses the embedding table
 };
 
 template <Real T, template <class, class> class Mixer, Backend Bk = backend::Default>
@@ -97,6 +100,9 @@ class SequenceModel {
         embed_(layout_, "embed", cfg.vocab, cfg.d_model, cfg.padding_idx, cfg.embed_init_std) {
     SSM_CHECK(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers >= 0 && cfg.classes > 0,
               "SequenceModel needs vocab, d_model and classes > 0 and n_layers >= 0");
+    SSM_CHECK(!cfg.tie_embeddings || (cfg.head == Head::Token && cfg.classes == cfg.vocab),
+              "SequenceModel: tied embeddings need the per-token head over the vocabulary (classes ", cfg.classes,
+              ", vocab ", cfg.vocab, ")");
     for (Index i = 0; i < cfg.n_layers; ++i) {
       const std::string name = "layers." + std::to_string(i);
       norms_.emplace_back(layout_, join_name(name, "norm"), cfg.d_model, cfg.norm_eps);
@@ -104,7 +110,7 @@ class SequenceModel {
     }
     norm_f_ = nn::RmsNorm<T, Bk>(layout_, "norm_f", cfg.d_model, cfg.norm_eps);
     head_ = nn::ClassifierHead<T, Bk>(layout_, "head", cfg.d_model, cfg.classes, cfg.dropout, /*stream=*/0x5E9,
-                                      cfg.pooling);
+                                      cfg.pooling, cfg.tie_embeddings);
     params_ = std::make_unique<Parameters<T>>(layout_);
     p_ = bind(params_->values());
     g_ = bind(params_->grads());
@@ -127,6 +133,7 @@ class SequenceModel {
     for (std::size_t i = 0; i < mixers_.size(); ++i) p.layers.push_back({norms_[i].bind(base), mixers_[i].bind(base)});
     p.norm_f = norm_f_.bind(base);
     p.head = head_.bind(base);
+    if (head_.tied()) p.head.weight = p.embed.table;
     return p;
   }
 
@@ -192,9 +199,10 @@ class SequenceModel {
     expect_shape(dlogits, "SequenceModel logit gradient", {logit_rows(Bn, L), cfg_.classes});
     Workspace& ws = ctx.workspace();
     auto df = ws.take<T, 3>({Bn, L, d});
-    if (cfg_.head == Head::Token)
+    if (cfg_.head == Head::Token) {
       head_.backward(p_.head, cache.head, dlogits, reshape(df, {M, d}), g_.head, ctx);
-    else
+      if (head_.tied() && cfg_.padding_idx >= 0) fill(g_.embed.table[cfg_.padding_idx], T(0));
+    } else
       head_.backward_pooled(p_.head, cache.head, dlogits, df, g_.head, ctx);
     auto dh = ws.take<T, 3>({Bn, L, d});
     norm_f_.backward(p_.norm_f, cache.norm_f, reshape(View<const T, 3>(df), {M, d}), reshape(dh, {M, d}), g_.norm_f,

@@ -1,6 +1,8 @@
 // ssm/models/transformer_classifier.hpp — the Transformer encoder baseline: tokens {B, L} → Embedding + learned
 // positions → Dropout → pre-norm blocks (masked multi-head attention + GELU MLP) × layers → LayerNorm → pooling over
 // each length (mean by default) → Dropout → Linear → logits {B, C}.
+// per_token: logits {B·L, C} at every position; with causal attention and C = vocab, a GPT-style decoder-only
+// language model (tie_embeddings: the output weight is the embedding table).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,9 @@ struct TransformerClassifierConfig {
   double dropout = 0.1;
   std::int32_t padding_idx = 0;
   Pooling pooling = Pooling::Mean;
+  bool per_token = false;       ///< logits at every position instead of pooled
+  bool causal = false;          ///< position t attends to positions ≤ t (language models)
+  bool tie_embeddings = false;  ///< per-token head over the vocabulary: output weight = embedding table
 };
 
 template <Real T, Backend B = backend::Default>
@@ -58,7 +63,7 @@ class TransformerClassifier {
         drop_embed_(c.dropout, nn::stream_of("drop_embed")),
         blocks_(make_blocks(layout_, c)),
         norm_(layout_, "norm", c.dim),
-        head_(layout_, "head", c.dim, c.classes, c.dropout, nn::stream_of("drop_head"), c.pooling),
+        head_(layout_, "head", c.dim, c.classes, c.dropout, nn::stream_of("drop_head"), c.pooling, c.tie_embeddings),
         params_(layout_),
         p_(bind(params_.values())),
         g_(bind(params_.grads())) {}
@@ -73,8 +78,12 @@ class TransformerClassifier {
   Params bind(T* base) const {
     Params p{embed_.bind(base), pos_.bind(base), {}, norm_.bind(base), head_.bind(base)};
     for (auto& b : blocks_) p.blocks.push_back(b.bind(base));
+    if (head_.tied()) p.head.weight = p.embed.table;
     return p;
   }
+
+  /// Rows of the logits: B·L per token, B pooled.
+  Index logit_rows(Index batch, Index L) const { return config_.per_token ? batch * L : batch; }
 
   void init(std::uint64_t seed) {
     Rng rng(seed);
@@ -106,7 +115,10 @@ class TransformerClassifier {
     cache.normed = ws.take<T, 3>({Bn, L, D});
     norm_.forward(p_.norm, reshape(View<const T, 3>(cache.h.back()), {Bn * L, D}), reshape(cache.normed, {Bn * L, D}),
                   cache.norm, ctx);
-    head_.forward_pooled(p_.head, cache.normed, lengths, logits, cache.head, ctx);
+    if (config_.per_token)
+      head_.forward(p_.head, reshape(View<const T, 3>(cache.normed), {Bn * L, D}), logits, cache.head, ctx);
+    else
+      head_.forward_pooled(p_.head, cache.normed, lengths, logits, cache.head, ctx);
   }
 
   /// Accumulates (+=) the parameter gradients of the loss whose gradient wrt the logits is dlogits.
@@ -114,7 +126,12 @@ class TransformerClassifier {
     const Index Bn = cache.h[0].extent(0), L = cache.h[0].extent(1), D = config_.dim;
     Workspace& ws = ctx.workspace();
     auto d_normed = ws.take<T, 3>({Bn, L, D});
-    head_.backward_pooled(p_.head, cache.head, dlogits, d_normed, g_.head, ctx);
+    if (config_.per_token) {
+      head_.backward(p_.head, cache.head, dlogits, reshape(d_normed, {Bn * L, D}), g_.head, ctx);
+      if (head_.tied() && config_.padding_idx >= 0) fill(g_.embed.table[config_.padding_idx], T(0));
+    } else {
+      head_.backward_pooled(p_.head, cache.head, dlogits, d_normed, g_.head, ctx);
+    }
     auto d_h = ws.take<T, 3>({Bn, L, D});
     norm_.backward(p_.norm, cache.norm, reshape(View<const T, 3>(d_normed), {Bn * L, D}), reshape(d_h, {Bn * L, D}),
                    g_.norm, ctx);
@@ -131,10 +148,14 @@ class TransformerClassifier {
  private:
   static std::vector<nn::TransformerBlock<T, B>> make_blocks(ParamLayout& layout, const Config& c) {
     SSM_CHECK(c.layers >= 1, "TransformerClassifier needs at least one block, found ", c.layers);
+    SSM_CHECK(!c.tie_embeddings || (c.per_token && c.classes == c.vocab),
+              "Transformer: tied embeddings need the per-token head over the vocabulary (classes ", c.classes,
+              ", vocab ", c.vocab, ")");
     std::vector<nn::TransformerBlock<T, B>> v;
     for (Index l = 0; l < c.layers; ++l)
       v.emplace_back(layout, "blocks." + std::to_string(l),
-                     nn::TransformerBlockConfig{.dim = c.dim, .heads = c.heads, .ffn = c.ffn, .dropout = c.dropout});
+                     nn::TransformerBlockConfig{.dim = c.dim, .heads = c.heads, .ffn = c.ffn, .dropout = c.dropout,
+                                                .causal = c.causal});
     return v;
   }
 

@@ -1,6 +1,7 @@
 // ssm/nn/attention.hpp — multi-head self-attention with a padding mask (Vaswani et al. 2017), as a sequence
 // mixer {B, L, D} → {B, L, D}:  [Q K V] = x W_inᵀ + b_in,  O_h = softmax(Q_h K_hᵀ / √d_h) V_h over the first n_b
-// positions only,  y = O W_outᵀ + b_out;  y = 0 at padded positions. Kernel: backend/scalar/attention.hpp.
+// positions only (and, causal, over positions ≤ t for the query at t),  y = O W_outᵀ + b_out;  y = 0 at padded
+// positions. Kernel: backend/scalar/attention.hpp.
 #pragma once
 
 #include <cmath>
@@ -17,6 +18,7 @@ namespace ssm::nn {
 struct AttentionConfig {
   Index dim = 0;
   Index heads = 1;
+  bool causal = false;  ///< position t attends to positions ≤ t only (language models)
 };
 
 template <Real T>
@@ -81,7 +83,7 @@ class MultiHeadAttention {
     cache.o = ws.take<T, 3>({Bn, L, D});
     linear_forward(B{}, reshape(x, {Bn * L, D}), View<const T, 2>(p.w_in), View<const T, 1>(p.b_in),
                    reshape(cache.qkv, {Bn * L, 3 * D}));
-    attention_forward(B{}, View<const T, 3>(cache.qkv), lengths, cfg_.heads, cache.p, cache.o);
+    attention_forward(B{}, View<const T, 3>(cache.qkv), lengths, cfg_.heads, cache.p, cache.o, cfg_.causal);
     linear_forward(B{}, reshape(View<const T, 3>(cache.o), {Bn * L, D}), View<const T, 2>(p.w_out),
                    View<const T, 1>(p.b_out), reshape(y, {Bn * L, D}));
     for (Index b = 0; b < Bn; ++b)

@@ -21,6 +21,7 @@ struct TransformerBlockConfig {
   Index heads = 4;
   Index ffn = 0;         ///< hidden width of the MLP; 0 = 4·dim
   double dropout = 0.0;  ///< on the attention and MLP outputs (training only)
+  bool causal = false;   ///< causal attention (a language model's decoder block)
 };
 
 template <Real T>
@@ -50,7 +51,7 @@ class TransformerBlock {
   TransformerBlock(ParamLayout& layout, std::string_view name, const Config& cfg)
       : cfg_(normalized(cfg)),
         ln1_(layout, join_name(name, "ln1"), cfg.dim),
-        attn_(layout, join_name(name, "attn"), AttentionConfig{cfg.dim, cfg.heads}),
+        attn_(layout, join_name(name, "attn"), AttentionConfig{cfg.dim, cfg.heads, cfg.causal}),
         ln2_(layout, join_name(name, "ln2"), cfg.dim),
         fc1_(layout, join_name(name, "fc1"), cfg.dim, cfg_.ffn),
         fc2_(layout, join_name(name, "fc2"), cfg_.ffn, cfg.dim),

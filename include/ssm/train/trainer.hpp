@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ssm/core/workspace.hpp"
@@ -114,8 +115,9 @@ struct TrainResult {
 };
 
 /// ULMFiT's discriminative learning rates and gradual unfreezing (Howard & Ruder 2018) over the tensor names of
-/// SequenceModel: level 0 is the head and the final norm, level j (1..layers) is `layers.(layers − j)`, level
-/// layers + 1 the embedding (any other name: level 0). Level j's rate is decay^j times the base rate; with
+/// the library's models: level 0 is the head and the final norm, level j (1..layers) is block layers − j
+/// (`layers.i.` in SequenceModel, `lstm.i.` in the LSTM, `blocks.i.` in the Transformer), level layers + 1 the
+/// embedding and the learned positions (any other name: level 0). Level j's rate is decay^j times the base rate; with
 /// unfreeze_every > 0, level j trains only from step j · unfreeze_every on (frozen before, multiplier 0).
 inline std::function<double(const std::string&, long)> layerwise_rates(long layers, double decay,
                                                                        long unfreeze_every = 0) {
@@ -123,11 +125,11 @@ inline std::function<double(const std::string&, long)> layerwise_rates(long laye
             ", decay ", decay, " (in (0, 1]), unfreeze every ", unfreeze_every, " steps");
   return [=](const std::string& name, long step) {
     long level = 0;
-    if (name.rfind("embed.", 0) == 0) {
+    if (name.rfind("embed.", 0) == 0 || name.rfind("pos.", 0) == 0) {
       level = layers + 1;
-    } else if (name.rfind("layers.", 0) == 0) {
-      const long i = std::strtol(name.c_str() + 7, nullptr, 10);
-      level = layers - i;
+    } else {
+      for (const std::string_view block : {"layers.", "lstm.", "blocks."})
+        if (name.rfind(block, 0) == 0) level = layers - std::strtol(name.c_str() + block.size(), nullptr, 10);
     }
     if (unfreeze_every > 0 && step < level * unfreeze_every) return 0.0;
     return std::pow(decay, static_cast<double>(level));

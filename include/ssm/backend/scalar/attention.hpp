@@ -1,6 +1,8 @@
 // ssm/backend/scalar/attention.hpp — scaled dot-product attention per (sequence, head) with a padding mask:
 // for sequence b of length n and head h (Q, K, V: {n, d_h}, the first n rows only),
 //   P = softmax(Q Kᵀ / √d_h) row by row,  O = P V;   rows of O at positions ≥ n are zero.
+// Causal (language models): row i's softmax runs over keys j ≤ i only and P[i, j > i] = 0, so the backward below
+// needs no change (its products with those zeros vanish).
 // Backward:  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),  dQ = dS K / √d_h,  dK = dSᵀ Q / √d_h.
 #pragma once
 
@@ -26,7 +28,7 @@ MatMap<T> head_block(T* base, Index rows, Index cols, Index row_stride) {
 /// p: {B, H, L, L} receives the attention weights (top-left n × n block); o: {B, L, D} (overwritten).
 template <Real T>
 void attention_forward(Scalar, CView<T, 3> qkv, CView<std::int32_t, 1> lengths, Index heads, View<T, 4> p,
-                       View<T, 3> o) {
+                       View<T, 3> o, bool causal = false) {
   const Index Bn = qkv.extent(0), L = qkv.extent(1), D = qkv.extent(2) / 3, dh = D / heads;
   const T scale = T(1) / std::sqrt(static_cast<T>(dh));
   const T* const qp = qkv.data();
@@ -48,12 +50,14 @@ void attention_forward(Scalar, CView<T, 3> qkv, CView<std::int32_t, 1> lengths, 
       P.noalias() = (Q * K.transpose()) * scale;
       for (Index i = 0; i < n; ++i) {
         T* row = pb + i * ps2;
+        const Index keys = causal ? i + 1 : n;
         T m = row[0];
-        for (Index j = 1; j < n; ++j) m = std::max(m, row[j]);
+        for (Index j = 1; j < keys; ++j) m = std::max(m, row[j]);
         T s = 0;
-        for (Index j = 0; j < n; ++j) s += (row[j] = std::exp(row[j] - m));
+        for (Index j = 0; j < keys; ++j) s += (row[j] = std::exp(row[j] - m));
         const T inv = T(1) / s;
-        for (Index j = 0; j < n; ++j) row[j] *= inv;
+        for (Index j = 0; j < keys; ++j) row[j] *= inv;
+        for (Index j = keys; j < n; ++j) row[j] = T(0);
       }
       T* ob = op + b * os0 + h * dh;
       detail::head_block<T>(ob, n, dh, os1).noalias() = P * V;
