@@ -1,9 +1,9 @@
 // ssm/models/generate.hpp — text generation from a language model: the prompt is fed, then tokens are sampled from
 // softmax(logits / temperature), restricted to the top-k and to the smallest set whose probability reaches top-p
-// (nucleus sampling); temperature 0 is greedy decoding. A model with a recurrent step (Model::can_step: the SSMs)
-// takes one step per token, so generation time is linear in the number of tokens; the others (the LSTM and
-// Transformer baselines) run a full forward over the text so far for each token, quadratic in its length, and stop
-// at their max_length.
+// (nucleus sampling); temperature 0 is greedy decoding. A model with a recurrent step (Model::can_step: the SSMs,
+// the one-directional LSTM) takes one step per token, so generation time is linear in the number of tokens; the
+// Transformer (no KV cache here) runs a full forward over the text so far for each token, quadratic in its length,
+// and stops at its max_length.
 #pragma once
 
 #include <algorithm>

@@ -78,6 +78,41 @@ class LstmClassifier {
   /// Rows of the logits: B·L per token, B pooled.
   Index logit_rows(Index batch, Index L) const { return config_.per_token ? batch * L : batch; }
 
+  /// Generation state (per-token head, one direction): each layer's h and c.
+  struct State {
+    Index batch = 0;
+    std::vector<typename nn::Lstm<T, B>::State> layers;
+    Workspace ws;
+  };
+  bool can_step() const { return config_.per_token && !config_.bidirectional; }
+  State make_state(Index batch) const {
+    SSM_CHECK(can_step(), "LSTM generation needs the per-token head and one direction");
+    State s;
+    s.batch = batch;
+    for (auto& l : lstm_) s.layers.push_back(l.make_state(batch));
+    return s;
+  }
+  /// One token of each sequence: tokens_t {B} → logits_t {B, classes}; equals forward's logits at that position.
+  void step(State& s, View<const std::int32_t, 1> tokens_t, View<T, 2> logits_t) const {
+    const Index Bn = s.batch;
+    expect_shape(tokens_t, "LSTM step tokens", {Bn});
+    SSM_CHECK(tokens_t.is_contiguous(), "LSTM step: expected contiguous tokens");
+    Workspace& ws = s.ws;
+    ws.reset();
+    Context ctx(ws, false, 0);
+    auto x = ws.take<T, 3>({Bn, 1, config_.embed});
+    typename nn::Embedding<T, B>::Cache ec;
+    embed_.forward(p_.embed, View<const std::int32_t, 2>(tokens_t.data(), {Bn, 1}), x, ec, ctx);
+    View<const T, 2> in = reshape(View<const T, 3>(x), {Bn, config_.embed});
+    for (std::size_t l = 0; l < lstm_.size(); ++l) {
+      auto out = ws.take<T, 2>({Bn, config_.hidden});
+      lstm_[l].step(p_.lstm[l], s.layers[l], in, out);
+      in = out;
+    }
+    typename nn::ClassifierHead<T, B>::Cache hc;
+    head_.forward(p_.head, in, logits_t, hc, ctx);
+  }
+
   void init(std::uint64_t seed) {
     Rng rng(seed);
     Rng re = rng.fork(0), rh = rng.fork(1);

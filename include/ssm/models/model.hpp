@@ -95,7 +95,10 @@ class ModelAdapter final : public Model {
   Index classes() const override { return classes_; }
   Index max_length() const override { return max_len_; }
   bool can_step() const override {
-    if constexpr (SteppableModel<M>) return per_token_;
+    if constexpr (SteppableModel<M>) {
+      if constexpr (requires { m_.can_step(); }) return per_token_ && m_.can_step();
+      return per_token_;
+    }
     return false;
   }
   void begin_steps(Index batch) override {

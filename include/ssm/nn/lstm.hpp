@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "ssm/backend/scalar/lstm.hpp"
 #include "ssm/core/context.hpp"
@@ -61,6 +62,41 @@ class Lstm {
 
   const Config& config() const { return cfg_; }
   Index output_dim() const { return cfg_.output(); }
+
+  /// Recurrent state of a one-directional LSTM: h and c of each sequence, {B, H} row-major.
+  struct State {
+    Index batch = 0;
+    std::vector<T> h, c;
+  };
+  State make_state(Index batch) const {
+    SSM_CHECK(!cfg_.bidirectional, "a bidirectional LSTM has no left-to-right step (its second half reads backwards)");
+    return {batch, std::vector<T>(static_cast<std::size_t>(batch * cfg_.hidden), T(0)),
+            std::vector<T>(static_cast<std::size_t>(batch * cfg_.hidden), T(0))};
+  }
+  /// One position of each sequence: x_t {B, input} → y_t {B, H}; equals forward's output at that position.
+  void step(const Params& p, State& s, View<const T, 2> x_t, View<T, 2> y_t) const {
+    const Index Bn = s.batch, H = cfg_.hidden, In = cfg_.input;
+    expect_shape(x_t, "LSTM step input", {Bn, In});
+    expect_shape(y_t, "LSTM step output", {Bn, H});
+    std::vector<T> z(static_cast<std::size_t>(4 * H));
+    for (Index b = 0; b < Bn; ++b) {
+      T* h = s.h.data() + b * H;
+      T* c = s.c.data() + b * H;
+      for (Index r = 0; r < 4 * H; ++r) {
+        T acc = p.bias(r);
+        for (Index k = 0; k < In; ++k) acc += p.w_ih(r, k) * x_t(b, k);
+        for (Index k = 0; k < H; ++k) acc += p.w_hh(0, r, k) * h[k];
+        z[static_cast<std::size_t>(r)] = acc;
+      }
+      for (Index j = 0; j < H; ++j) {
+        const T i = math::sigmoid(z[j]), f = math::sigmoid(z[H + j]),
+                g = std::tanh(z[2 * H + j]), o = math::sigmoid(z[3 * H + j]);
+        c[j] = f * c[j] + i * g;
+        h[j] = o * std::tanh(c[j]);
+        y_t(b, j) = h[j];
+      }
+    }
+  }
 
   Params bind(T* base) const { return {w_ih_.bind(base), bias_.bind(base), w_hh_.bind(base)}; }
 
