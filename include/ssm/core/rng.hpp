@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <numbers>
 #include <string>
+#include <utility>
 
 #include "ssm/core/config.hpp"
 #include "ssm/core/view.hpp"
@@ -169,6 +170,14 @@ class Rng {
   double spare_ = 0;
   bool has_spare_ = false;
 };
+
+/// Fisher–Yates: permutes the elements of a random-access container in place, uniformly, from rng's draws (the
+/// same seed gives the same order — the data splits and batch orders of recorded runs depend on this sequence).
+template <class Container>
+void shuffle(Container& v, Rng& rng) {
+  using std::swap;
+  for (std::size_t i = v.size(); i > 1; --i) swap(v[i - 1], v[rng.uniform_int(i)]);
+}
 
 /// Fills a host view with U[lo, hi).
 template <class T, int R>

@@ -62,14 +62,14 @@ inline std::vector<std::vector<Index>> bucket_batches(const EncodedDataset& ds, 
     cut(idx.begin(), idx.end());
     return batches;
   }
-  for (std::size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng->uniform_int(i)]);
+  shuffle(idx, *rng);
   const std::ptrdiff_t bucket = std::max<Index>(1, bucket_batches) * batch_size;
   for (auto it = idx.begin(); it < idx.end(); it += std::min<std::ptrdiff_t>(bucket, idx.end() - it)) {
     auto e = it + std::min<std::ptrdiff_t>(bucket, idx.end() - it);
     std::stable_sort(it, e, by_length);
     cut(it, e);
   }
-  for (std::size_t i = batches.size(); i > 1; --i) std::swap(batches[i - 1], batches[rng->uniform_int(i)]);
+  shuffle(batches, *rng);
   return batches;
 }
 

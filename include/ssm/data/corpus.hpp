@@ -108,7 +108,7 @@ inline std::pair<Corpus, Corpus> hold_out(const Corpus& c, double held_out_fract
   std::vector<Index> idx(static_cast<std::size_t>(c.size()));
   std::iota(idx.begin(), idx.end(), Index{0});
   Rng rng(seed, 41);
-  for (std::size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng.uniform_int(i)]);
+  shuffle(idx, rng);
   Index held = static_cast<Index>(held_out_fraction * static_cast<double>(c.size()));
   if (held_out_fraction > 0 && held == 0 && c.size() > 1) held = 1;
   std::pair<Corpus, Corpus> parts;

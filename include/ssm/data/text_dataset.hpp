@@ -447,7 +447,7 @@ inline std::vector<TextDataset> stratified_split(const TextDataset& ds, const st
   std::vector<std::vector<Index>> parts(fractions.size());
   Rng rng(seed, 0x5b1);
   for (auto& idx : by_class) {
-    for (std::size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng.uniform_int(i)]);
+    shuffle(idx, rng);
     double cum = 0;
     std::size_t begin = 0;
     for (std::size_t p = 0; p < fractions.size(); ++p) {
@@ -479,7 +479,7 @@ inline std::vector<TextDataset> grouped_split(const TextDataset& ds, const std::
     groups[it->second].push_back(i);
   }
   Rng rng(seed, 0x6a7);
-  for (std::size_t i = groups.size(); i > 1; --i) std::swap(groups[i - 1], groups[rng.uniform_int(i)]);
+  shuffle(groups, rng);
   std::vector<std::vector<Index>> parts(fractions.size());
   std::size_t p = 0, taken = 0;
   double cum = fractions[0];

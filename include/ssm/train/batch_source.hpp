@@ -53,8 +53,8 @@ class DatasetBatches final : public BatchSource {
   }
   long epoch_batches() const override { return count_; }
   void begin_epoch(long epoch) override {
-    Rng shuffle(seed_ * 1000003 + static_cast<std::uint64_t>(epoch), 77);
-    order_ = data::bucket_batches(ds_, batch_size_, &shuffle);
+    Rng rng(seed_ * 1000003 + static_cast<std::uint64_t>(epoch), 77);
+    order_ = data::bucket_batches(ds_, batch_size_, &rng);
   }
   Batch batch(long index, long draw) override {
     SSM_CHECK(index >= 0 && index < static_cast<long>(order_.size()), "batch ", index, " of an epoch of ",
@@ -93,8 +93,8 @@ class WindowBatches final : public BatchSource {
   void begin_epoch(long epoch) override {
     order_.resize(static_cast<std::size_t>(c_.windows()));
     for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<Index>(i);
-    Rng shuffle(seed_ * 1000003 + static_cast<std::uint64_t>(epoch), 79);
-    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[shuffle.uniform_int(i)]);
+    Rng rng(seed_ * 1000003 + static_cast<std::uint64_t>(epoch), 79);
+    shuffle(order_, rng);
   }
   Batch batch(long index, long) override {
     SSM_CHECK(index >= 0 && index < epoch_batches() && !order_.empty(), "batch ", index, " of an epoch of ",
