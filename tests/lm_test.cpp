@@ -367,6 +367,161 @@ TEST_CASE("init_from: the backbone is loaded, the head starts fresh, a shape mis
   CHECK(std::equal(wide_before.begin(), wide_before.end(), wide->parameters().values()));
 }
 
+TEST_CASE("auxiliary LM loss while fine-tuning: its value, its gradient by finite differences, and its refusals") {
+  using Seq = SequenceModel<double, Mamba, backend::Scalar>;
+  const Index V = 6, B = 2, L = 5;
+  const double weight = 0.7;
+  // Right-padded sequences of lengths 5 and 3: the loss reads t < length − 1 only, never the padding.
+  const std::vector<std::int32_t> tokens{1, 4, 2, 5, 3, 3, 1, 2, 0, 0}, lengths{5, 3}, labels{1, 0};
+  for (const bool tied : {false, true}) {
+    for (const Index stride : {Index{1}, Index{2}}) {
+      INFO("tied " << tied << ", stride " << stride);
+      SequenceModelConfig cfg{.vocab = V, .d_model = 4, .n_layers = 2, .classes = 2, .head = Head::Pool,
+                              .pooling = Pooling::Mean, .dropout = 0.0, .padding_idx = 0, .embed_init_std = 1.0,
+                              .tie_embeddings = tied, .aux_lm = weight, .aux_lm_stride = stride};
+      Seq model(cfg, tiny_mamba());
+      CHECK((model.parameters().layout().find("lm_head.weight") == nullptr) == tied);
+      REQUIRE(model.parameters().layout().find("lm_head.bias") != nullptr);
+      model.init(9);
+      nn::CrossEntropy<double> ce;
+      Workspace ws;
+      Seq::Cache cache;
+      std::vector<double> logits(B * 2), dlogits(B * 2);
+      const std::uint64_t seed = 1;  // phase 1 for stride 2: positions 1, 3 of the first sequence, 1 of the second
+      const auto loss = [&](bool grad, bool training = true) {
+        ws.reset();
+        Context ctx(ws, training, seed);
+        model.forward(View<const std::int32_t, 2>(tokens.data(), {B, L}),
+                      View<const std::int32_t, 1>(lengths.data(), {B}), View<double, 2>(logits.data(), {B, 2}), cache,
+                      ctx);
+        const auto st = ce.forward_backward(View<const double, 2>(logits.data(), {B, 2}),
+                                            View<const std::int32_t, 1>(labels.data(), {B}),
+                                            grad ? View<double, 2>(dlogits.data(), {B, 2}) : View<double, 2>());
+        if (grad) model.backward(cache, View<const double, 2>(dlogits.data(), {B, 2}), ctx);
+        return st.loss + weight * model.auxiliary_loss(cache);
+      };
+      // Evaluation forwards compute no auxiliary loss.
+      loss(false, false);
+      CHECK(std::isnan(model.auxiliary_loss(cache)));
+      loss(false);
+      CHECK(cache.aux_rows == (stride == 1 ? 4 + 2 : 2 + 1));
+
+      // The value: the mean next-token loss of a per-token model with the same backbone and lm_head as its head.
+      SequenceModelConfig lm_cfg = cfg;
+      lm_cfg.head = Head::Token;
+      lm_cfg.classes = V;
+      lm_cfg.aux_lm = 0;
+      Seq lm(lm_cfg, tiny_mamba());
+      for (auto& e : lm.parameters().layout().entries()) {
+        const std::string from = e.name.rfind("head.", 0) == 0 ? "lm_" + e.name : e.name;
+        const ParamInfo* src = model.parameters().layout().find(from);
+        REQUIRE(src != nullptr);
+        std::copy_n(model.parameters().values() + src->offset, e.size, lm.parameters().values() + e.offset);
+      }
+      std::vector<double> z(B * L * V);
+      {
+        Workspace w2;
+        Seq::Cache c2;
+        lm.forward(View<const std::int32_t, 2>(tokens.data(), {B, L}), View<const std::int32_t, 1>(lengths.data(), {B}),
+                   View<double, 2>(z.data(), {B * L, V}), c2, Context(w2, false, 0));
+      }
+      double sum = 0;
+      Index n = 0;
+      for (Index b = 0; b < B; ++b)
+        for (Index t = stride == 1 ? 0 : 1; t + 1 < lengths[b]; t += stride) {
+          const double* row = z.data() + (b * L + t) * V;
+          double mx = row[0], se = 0;
+          for (Index c = 1; c < V; ++c) mx = std::max(mx, row[c]);
+          for (Index c = 0; c < V; ++c) se += std::exp(row[c] - mx);
+          sum += mx + std::log(se) - row[tokens[b * L + t + 1]];
+          ++n;
+        }
+      CHECK(model.auxiliary_loss(cache) == doctest::Approx(sum / static_cast<double>(n)).epsilon(1e-12));
+
+      // The gradient of classifier loss + weight · auxiliary loss, every third parameter; the padding row stays 0.
+      auto& params = model.parameters();
+      params.zero_grad();
+      loss(true);
+      const std::vector<double> analytic(params.grads(), params.grads() + params.size());
+      const ParamInfo* emb = params.layout().find("embed.weight");
+      Index checked = 0;
+      for (Index i = 0; i < params.size(); ++i) {
+        if (i >= emb->offset && i < emb->offset + 4) {
+          CHECK(analytic[static_cast<std::size_t>(i)] == 0.0);
+          continue;
+        }
+        if (i % 3 != 0) continue;
+        double& w = params.values()[i];
+        const double keep = w, h = 1e-6;
+        w = keep + h;
+        const double up = loss(false);
+        w = keep - h;
+        const double down = loss(false);
+        w = keep;
+        const double numeric = (up - down) / (2 * h);
+        INFO("parameter " << i);
+        CHECK(std::abs(analytic[static_cast<std::size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
+        ++checked;
+      }
+      CHECK(checked > 50);
+    }
+  }
+
+  // The registry: options round-trip; the baselines and bidirectional models refuse the auxiliary loss.
+  ModelOptions o{.name = "mamba", .vocab = 12, .dim = 8, .layers = 1, .aux_lm = 0.25, .aux_lm_stride = 3};
+  const auto back = ModelOptions::deserialize(o.serialize(), "test");
+  CHECK(back.aux_lm == 0.25);
+  CHECK(back.aux_lm_stride == 3);
+  CHECK(make_model(o)->parameters().layout().find("lm_head.weight") != nullptr);
+  for (const std::string name : {"lstm", "transformer", "cnn"}) {
+    auto bad = o;
+    bad.name = name;
+    CHECK_THROWS_WITH_AS(make_model(bad), doctest::Contains("SSM stacks"), Error);
+  }
+  auto bi = o;
+  bi.bidirectional = true;
+  CHECK_THROWS_WITH_AS(make_model(bi), doctest::Contains("one-directional"), Error);
+  auto lm_aux = o;
+  lm_aux.head = "lm";
+  CHECK_THROWS_WITH_AS(make_model(lm_aux), doctest::Contains("classifier head"), Error);
+}
+
+TEST_CASE("init_from: a classifier's auxiliary LM head starts from the language model's head, tied or not") {
+  for (const bool tied : {false, true}) {
+    INFO("tied " << tied);
+    auto lm_opts = lm_options("mamba");
+    lm_opts.tie_embeddings = tied;
+    auto lm = make_model(lm_opts);
+    lm->init(1);
+    Checkpoint ck;
+    describe_model(ck, *lm, lm_opts);
+    auto cls_opts = lm_opts;
+    cls_opts.head = "classifier";
+    cls_opts.aux_lm = 0.5;
+    auto cls = make_model(cls_opts);
+    cls->init(2);
+    const auto rep = init_from(*cls, ck);
+    CHECK(std::find(rep.loaded.begin(), rep.loaded.end(), "lm_head.bias (from head.bias)") != rep.loaded.end());
+    CHECK((std::find(rep.loaded.begin(), rep.loaded.end(), "lm_head.weight (from head.weight)") !=
+           rep.loaded.end()) == !tied);
+    CHECK(rep.unused.empty());  // the LM head went to lm_head
+    for (const std::string n : {"head.weight", "head.bias"})
+      CHECK(std::find(rep.fresh.begin(), rep.fresh.end(), n) != rep.fresh.end());
+    for (const std::string n : {"lm_head.bias", "lm_head.weight"}) {
+      const ParamInfo* dst = cls->parameters().layout().find(n);
+      const ParamInfo* src = lm->parameters().layout().find(n.substr(3));
+      if (tied && n == "lm_head.weight") {
+        CHECK(dst == nullptr);
+        continue;
+      }
+      REQUIRE(dst != nullptr);
+      REQUIRE(src != nullptr);
+      CHECK(std::equal(cls->parameters().values() + dst->offset, cls->parameters().values() + dst->offset + dst->size,
+                       lm->parameters().values() + src->offset));
+    }
+  }
+}
+
 TEST_CASE("generation: recurrent steps equal greedy decoding by full forwards (mamba, s4d, lstm; transformer)") {
   for (const std::string name : {"mamba", "s4d", "lstm", "transformer"}) {
     INFO(name);

@@ -59,9 +59,18 @@ run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.ts
 if(rc EQUAL 0 OR NOT out MATCHES "not a language model")
   message(FATAL_ERROR "a classifier checkpoint was accepted as a language model (${rc}):\n${out}")
 endif()
+# The auxiliary LM loss: its head starts from the LM's head (so only the classifier's is fresh), the progress line
+# shows the loss.
+run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/lm/best.ckpt
+    --aux-lm 0.5 --aux-lm-stride 2 --epochs 1 --batch 16 --lr 5e-3 --log-seconds 0 --latency-lengths=
+    --out ${WORK_DIR}/ft_aux --threads 2)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "initialised 2 fresh: head\\.weight head\\.bias\n" OR NOT out MATCHES "lm loss [0-9.]+"
+   OR NOT out MATCHES "test +accuracy")
+  message(FATAL_ERROR "sentiment train --init-from --aux-lm failed (${rc}):\n${out}")
+endif()
 
 # The baselines as language models: an LSTM and a causal Transformer, tied embeddings, pretrained, generating
-# (by full forwards: they have no recurrent step here) and fine-tuned through the same programs.
+# (the LSTM by recurrent steps, the Transformer by full forwards) and fine-tuned through the same programs.
 foreach(base lstm transformer)
   run(${LM} pretrain --corpus ${WORK_DIR}/unsup --model ${base} --dim 16 --hidden 16 --heads 2 --layers 1
       --tie-embeddings --window 32 --batch 4 --min-count 1 --max-steps 6 --eval-every 6 --held-out 0.1 --lr 5e-3
@@ -80,6 +89,11 @@ foreach(base lstm transformer)
     message(FATAL_ERROR "sentiment train --init-from the ${base} LM failed (${rc}):\n${out}")
   endif()
 endforeach()
+run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv
+    --init-from ${WORK_DIR}/lm_lstm/best.ckpt --aux-lm 0.5 --epochs 1 --out ${WORK_DIR}/ft_bad)
+if(rc EQUAL 0 OR NOT out MATCHES "SSM stacks")
+  message(FATAL_ERROR "--aux-lm on the LSTM was not refused (${rc}):\n${out}")
+endif()
 message(STATUS "lm smoke test passed")
 
 # Subword tokenizer (SentencePiece), when this build has it: pretrain with it, generate, fine-tune; the tokenizer

@@ -71,7 +71,10 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     auto base = ModelOptions::deserialize(init_ck->require(kModelOptionsKey), t.init_from);
     SSM_CHECK(base.head == "lm", "--init-from '", t.init_from, "' holds a ", base.head, " model, not a language model");
     base.head = "classifier";
-    base.tie_embeddings = false;  // the classifier's head is its own
+    // The classifier's head is its own; an auxiliary LM head keeps the language model's tying (and its weights).
+    base.tie_embeddings = base.tie_embeddings && mo.aux_lm > 0;
+    base.aux_lm = mo.aux_lm;
+    base.aux_lm_stride = mo.aux_lm_stride;
     base.pooling = mo.pooling;
     base.dropout = mo.dropout;
     SSM_CHECK(base.name != "transformer" || max_len <= base.max_length, "--init-from '", t.init_from,
@@ -141,8 +144,10 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   });
   const long epochs = t.trainer.epochs;
   trainer.on_progress([&](const train::Progress& p) {
-    std::printf("epoch %ld/%ld  step %ld/%ld  loss %.4f  acc %5.1f%%  %s tok/s  lr %.2e  elapsed %s  ETA %s\n", p.epoch,
-                epochs, p.step, p.total_steps, p.loss, 100 * p.accuracy, format_rate(p.tokens_per_second).c_str(),
+    char aux[48] = "";
+    if (std::isfinite(p.aux_loss)) std::snprintf(aux, sizeof aux, "  lm loss %.4f", p.aux_loss);
+    std::printf("epoch %ld/%ld  step %ld/%ld  loss %.4f  acc %5.1f%%%s  %s tok/s  lr %.2e  elapsed %s  ETA %s\n", p.epoch,
+                epochs, p.step, p.total_steps, p.loss, 100 * p.accuracy, aux, format_rate(p.tokens_per_second).c_str(),
                 p.lr, format_duration(p.elapsed).c_str(), format_duration(p.eta).c_str());
     std::fflush(stdout);
     return true;
@@ -241,6 +246,9 @@ int main(int argc, char** argv) {
   cli.bind("layer-decay", t.layer_decay,
            "fine-tuning: level j below the head trains at this^j of the rate (ULMFiT: 1/2.6)");
   cli.bind("unfreeze-every", t.unfreeze_every, "fine-tuning: unfreeze one level, head first, every this many steps");
+  cli.bind("aux-lm", mo.aux_lm,
+           "SSM models: add this times a next-token loss (an LM head on the same features) to the training loss");
+  cli.bind("aux-lm-stride", mo.aux_lm_stride, "the auxiliary LM loss reads every this-many-th position (cost)");
   cli.bind("init-from", t.init_from,
            "start from this language model (lm pretrain): its tokenizer, embedding and backbone");
   auto& checkpoint = cli.option<std::string>("checkpoint", "", "eval / predict: the checkpoint");

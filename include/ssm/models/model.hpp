@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -31,6 +32,9 @@ class Model {
   /// Rows of the logits: `batch` for pooled heads, batch · length for per-token heads.
   virtual Index logit_rows(Index batch, Index length) const = 0;
   virtual Index classes() const = 0;
+  /// The last training forward's auxiliary loss (SequenceModel's next-token loss during fine-tuning, in nats,
+  /// before its weight; the model adds its gradient itself in backward), or NaN when the model computed none.
+  virtual double auxiliary_loss() const { return std::numeric_limits<double>::quiet_NaN(); }
   /// The longest sequence the model accepts (learned positions, S4's l_max), or -1 for any length.
   virtual Index max_length() const { return -1; }
 
@@ -94,6 +98,10 @@ class ModelAdapter final : public Model {
   Index logit_rows(Index batch, Index length) const override { return per_token_ ? batch * length : batch; }
   Index classes() const override { return classes_; }
   Index max_length() const override { return max_len_; }
+  double auxiliary_loss() const override {
+    if constexpr (requires { m_.auxiliary_loss(cache_); }) return m_.auxiliary_loss(cache_);
+    return Model::auxiliary_loss();
+  }
   bool can_step() const override {
     if constexpr (SteppableModel<M>) {
       if constexpr (requires { m_.can_step(); }) return per_token_ && m_.can_step();

@@ -6,6 +6,7 @@
 // weights in one checkpoint, so load_model(path) rebuilds the model without the user restating its shape.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,7 +47,9 @@ struct ModelOptions {
   bool selective_delta = true, selective_B = true, selective_C = true;  ///< Mamba selectivity (ablations)
   double embed_std = 0.02;          ///< SSM models: initial embedding standard deviation
   std::string hippo = "legt";       ///< lssl: legt | legs
-  bool tie_embeddings = false;      ///< lm head: the output weight is the input embedding table (Press & Wolf 2017)
+  bool tie_embeddings = false;      ///< lm head (or aux lm_head): the output weight is the input embedding table
+  double aux_lm = 0;                ///< SSM classifiers: weight of the auxiliary next-token loss (0: off)
+  Index aux_lm_stride = 1;          ///< … computed at every this-many-th position
 
   /// Calls f(key, member) for every option of o (const or not), in the order they are stored.
   template <class Self, class F>
@@ -57,6 +60,7 @@ struct ModelOptions {
     f("bidirectional", o.bidirectional), f("pooling", o.pooling), f("expand", o.expand), f("conv", o.conv);
     f("selective_delta", o.selective_delta), f("selective_B", o.selective_B), f("selective_C", o.selective_C);
     f("embed_std", o.embed_std), f("hippo", o.hippo), f("tie_embeddings", o.tie_embeddings);
+    f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -115,8 +119,14 @@ std::unique_ptr<Model> make_sequence_model(const ModelOptions& o, typename Mixer
   SequenceModelConfig c{.vocab = o.vocab, .d_model = o.dim, .n_layers = o.layers, .classes = o.outputs(),
                         .head = o.per_token() ? Head::Token : Head::Pool, .pooling = parse_pooling(o.pooling),
                         .dropout = o.dropout, .embed_init_std = o.embed_std,
-                        .tie_embeddings = o.tie_embeddings};
+                        .tie_embeddings = o.tie_embeddings, .aux_lm = o.aux_lm, .aux_lm_stride = o.aux_lm_stride};
   return std::make_unique<ModelAdapter<M>>(o.outputs(), o.per_token(), max_len, c, mc);
+}
+
+/// The auxiliary LM loss is SequenceModel's (mamba, s4d, s4, lssl); the baselines refuse it rather than ignore it.
+inline void no_aux_lm(const ModelOptions& o) {
+  SSM_CHECK(o.aux_lm == 0, "model '", o.name,
+            "': the auxiliary LM loss (aux_lm) is implemented for the SSM stacks (mamba, s4d, s4, lssl) only");
 }
 
 inline void need_classifier_head(const ModelOptions& o) {
@@ -128,8 +138,11 @@ inline void need_classifier_head(const ModelOptions& o) {
 inline void need_causal(const ModelOptions& o, bool bidirectional) {
   SSM_CHECK(o.head != "lm" || !bidirectional, "model '", o.name,
             "': a language model cannot be bidirectional (it would see the tokens it predicts)");
-  SSM_CHECK(!o.tie_embeddings || o.head == "lm", "model '", o.name, "': tied embeddings need the lm head, not '",
-            o.head, "'");
+  SSM_CHECK(!o.tie_embeddings || o.head == "lm" || (o.aux_lm > 0 && o.head == "classifier"), "model '", o.name,
+            "': tied embeddings need the lm head (or the auxiliary LM head of a classifier), not '", o.head, "'");
+  SSM_CHECK(o.aux_lm == 0 || (o.head == "classifier" && !bidirectional), "model '", o.name,
+            "': the auxiliary LM loss needs a one-directional model with the classifier head (a bidirectional model "
+            "would see the tokens it predicts)");
 }
 
 }  // namespace detail
@@ -148,6 +161,7 @@ inline const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> r{
       {"cnn", "Kim (2014) CNN: widths 3/4/5 x filters, ReLU, max over time",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
+         detail::no_aux_lm(o);
          detail::need_classifier_head(o);
          return std::make_unique<ModelAdapter<CnnClassifier<float>>>(
              o.classes, false, -1,
@@ -156,6 +170,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        }},
       {"lstm", "LSTM (layers x hidden), max pooling over time; per-token and lm heads (the LSTM language model)",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
+         detail::no_aux_lm(o);
          detail::need_causal(o, false);
          return std::make_unique<ModelAdapter<LstmClassifier<float>>>(
              o.outputs(), o.per_token(), -1,
@@ -165,6 +180,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        }},
       {"bilstm", "bidirectional LSTM (layers x hidden per direction), max pooling over time; per-token head",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
+         detail::no_aux_lm(o);
          detail::need_causal(o, true);
          return std::make_unique<ModelAdapter<LstmClassifier<float>>>(
              o.outputs(), o.per_token(), -1,
@@ -176,6 +192,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        "pre-norm Transformer (layers x heads, learned positions), mean pooling; per-token head; lm head: causal "
        "attention (decoder-only)",
        [](const ModelOptions& o) -> std::unique_ptr<Model> {
+         detail::no_aux_lm(o);
          detail::need_causal(o, false);
          return std::make_unique<ModelAdapter<TransformerClassifier<float>>>(
              o.outputs(), o.per_token(), o.max_length,
@@ -282,13 +299,25 @@ struct InitReport {
 
 /// Fine-tuning's start: copies into `model` every checkpoint parameter whose name is one of the model's, except
 /// those under `fresh_prefix` (the head: a classifier starts it anew). A tensor of the right name and another shape
-/// is refused naming it and both shapes, before anything is copied.
+/// is refused naming it and both shapes, before anything is copied. A classifier's auxiliary LM head (`lm_head.*`)
+/// starts from the language model's head (`head.*`) when the checkpoint has none of its own and the shapes agree.
 inline InitReport init_from(Model& model, const Checkpoint& ck, const std::string& fresh_prefix = "head.") {
   InitReport r;
   auto& params = model.parameters();
-  std::vector<const ParamInfo*> take;
+  std::vector<std::pair<const ParamInfo*, std::string>> take;  // (the model's tensor, the checkpoint's name)
+  std::vector<std::string> consumed;                          // checkpoint names under fresh_prefix put to use
   for (auto& e : params.layout().entries()) {
+    std::string source = e.name;
     const auto* t = ck.find(std::string(kParamPrefix) + e.name);
+    if (t == nullptr && e.name.rfind("lm_head.", 0) == 0) {
+      const std::string lm = "head." + e.name.substr(8);
+      const auto* h = ck.find(std::string(kParamPrefix) + lm);
+      if (h != nullptr && h->shape == std::vector<std::int64_t>(e.shape.begin(), e.shape.end())) {
+        take.emplace_back(&e, lm);
+        consumed.push_back(lm);
+        continue;
+      }
+    }
     if (t == nullptr || e.name.rfind(fresh_prefix, 0) == 0) {
       r.fresh.push_back(e.name);
       continue;
@@ -303,16 +332,17 @@ inline InitReport init_from(Model& model, const Checkpoint& ck, const std::strin
       SSM_FAIL(ck.where(), ": tensor '", e.name, "' has shape ", str(t->shape), ", the model's is ", str(want),
                " (a model of another width, depth or vocabulary); nothing was loaded");
     }
-    take.push_back(&e);
+    take.emplace_back(&e, e.name);
   }
   for (auto& t : ck.tensors()) {
     if (t.name.rfind(kParamPrefix, 0) != 0) continue;
     const std::string name = t.name.substr(std::string_view(kParamPrefix).size());
+    if (std::find(consumed.begin(), consumed.end(), name) != consumed.end()) continue;
     if (params.layout().find(name) == nullptr || name.rfind(fresh_prefix, 0) == 0) r.unused.push_back(name);
   }
-  for (const ParamInfo* e : take) {
-    ck.read(*ck.find(std::string(kParamPrefix) + e->name), View<float, 1>(params.values() + e->offset, {e->size}));
-    r.loaded.push_back(e->name);
+  for (const auto& [e, source] : take) {
+    ck.read(*ck.find(std::string(kParamPrefix) + source), View<float, 1>(params.values() + e->offset, {e->size}));
+    r.loaded.push_back(source == e->name ? e->name : e->name + " (from " + source + ")");
   }
   return r;
 }

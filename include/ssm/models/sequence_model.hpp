@@ -4,10 +4,19 @@
 //   pooled head:     logits {B, C}   = Linear(Dropout(Pool(f, lengths)))   (classification)
 // tie_embeddings (token head over the vocabulary): the head's weight is the embedding table, logits = f Eᵀ + b;
 // the padding row stays zero (its logit is the bias alone) and gets no gradient from either use.
+// aux_lm > 0 (pooled head, training passes only): an auxiliary next-token head "lm_head" over the vocabulary reads
+// the same features f at every aux_lm_stride-th position t < length − 1 (phase (step seed) mod stride) and adds
+//   aux_lm · mean_t CE(lm_head(f_t), token_{t+1})
+// to the classifier's loss (Chronopoulou et al. 2019's auxiliary LM objective for fine-tuning a pretrained LM; the
+// head can start from the LM's, see init_from). Its gradient flows into f at those positions; with tie_embeddings
+// the lm_head's weight is the embedding table.
 // A mixer maps {B, L, d} → {B, L, d} with the interface documented below (Mamba in layers/mamba.hpp).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <concepts>
+#include <limits>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +25,7 @@
 
 #include "ssm/nn/classifier_head.hpp"
 #include "ssm/nn/embedding.hpp"
+#include "ssm/nn/loss.hpp"
 #include "ssm/nn/norm.hpp"
 
 namespace ssm {
@@ -56,7 +66,9 @@ struct SequenceModelConfig {
   std::int32_t padding_idx = 0;     ///< embedding row that stays zero; < 0 for none
   double embed_init_std = 0.02;     ///< N(0, σ²) initial embeddings (Mamba's reference uses 0.02)
   double norm_eps = 1e-5;
-  bool tie_embeddings = false;      ///< token head over the vocabulary (classes == vocab) reuses the embedding table
+  bool tie_embeddings = false;      ///< the head over the vocabulary (token head, or lm_head) reuses the embedding table
+  double aux_lm = 0.0;              ///< pooled head: weight of the auxiliary next-token loss (0: no lm_head)
+  Index aux_lm_stride = 1;          ///< the auxiliary loss reads every this-many-th position
 };
 
 template <Real T, template <class, class> class Mixer, Backend Bk = backend::Default>
@@ -75,6 +87,7 @@ class SequenceModel {
     std::vector<LayerParams> layers;
     nn::RmsNormParams<T> norm_f;
     typename nn::ClassifierHead<T, Bk>::Params head;
+    typename nn::ClassifierHead<T, Bk>::Params lm_head;  ///< aux_lm > 0 only
   };
   struct LayerCache {
     typename nn::RmsNorm<T, Bk>::Cache norm;
@@ -86,6 +99,12 @@ class SequenceModel {
     typename nn::RmsNorm<T, Bk>::Cache norm_f;
     typename nn::ClassifierHead<T, Bk>::Cache head;
     Index batch = 0, L = 0;
+    // The auxiliary LM loss of the last training forward (aux_rows = 0: none computed).
+    typename nn::ClassifierHead<T, Bk>::Cache lm_head;
+    View<const std::int32_t, 1> aux_at;  ///< {aux_rows}: row b·L + t of f each auxiliary prediction reads
+    View<T, 2> aux_grad;                 ///< {aux_rows, vocab}: d(aux_lm · mean CE)/d(lm logits)
+    Index aux_rows = 0;
+    double aux_loss = std::numeric_limits<double>::quiet_NaN();  ///< mean next-token CE (nats), unweighted
   };
   /// Generation state: each mixer's state plus one step's activations.
   struct State {
@@ -100,9 +119,14 @@ class SequenceModel {
         embed_(layout_, "embed", cfg.vocab, cfg.d_model, cfg.padding_idx, cfg.embed_init_std) {
     SSM_CHECK(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers >= 0 && cfg.classes > 0,
               "SequenceModel needs vocab, d_model and classes > 0 and n_layers >= 0");
-    SSM_CHECK(!cfg.tie_embeddings || (cfg.head == Head::Token && cfg.classes == cfg.vocab),
+    SSM_CHECK(!cfg.tie_embeddings || (cfg.head == Head::Token && cfg.classes == cfg.vocab) || cfg.aux_lm > 0,
               "SequenceModel: tied embeddings need the per-token head over the vocabulary (classes ", cfg.classes,
               ", vocab ", cfg.vocab, ")");
+    SSM_CHECK(cfg.aux_lm >= 0 && std::isfinite(cfg.aux_lm) && cfg.aux_lm_stride >= 1,
+              "SequenceModel: the auxiliary LM weight must be >= 0 and its stride >= 1 (found ", cfg.aux_lm, ", ",
+              cfg.aux_lm_stride, ")");
+    SSM_CHECK(cfg.aux_lm == 0 || cfg.head == Head::Pool,
+              "SequenceModel: the auxiliary LM loss is for the pooled (classifier) head");
     for (Index i = 0; i < cfg.n_layers; ++i) {
       const std::string name = "layers." + std::to_string(i);
       norms_.emplace_back(layout_, join_name(name, "norm"), cfg.d_model, cfg.norm_eps);
@@ -110,7 +134,10 @@ class SequenceModel {
     }
     norm_f_ = nn::RmsNorm<T, Bk>(layout_, "norm_f", cfg.d_model, cfg.norm_eps);
     head_ = nn::ClassifierHead<T, Bk>(layout_, "head", cfg.d_model, cfg.classes, cfg.dropout, /*stream=*/0x5E9,
-                                      cfg.pooling, cfg.tie_embeddings);
+                                      cfg.pooling, cfg.tie_embeddings && cfg.head == Head::Token);
+    if (cfg.aux_lm > 0)
+      lm_head_ = nn::ClassifierHead<T, Bk>(layout_, "lm_head", cfg.d_model, cfg.vocab, 0.0, /*stream=*/0x5EA,
+                                           Pooling::Mean, cfg.tie_embeddings);
     params_ = std::make_unique<Parameters<T>>(layout_);
     p_ = bind(params_->values());
     g_ = bind(params_->grads());
@@ -134,6 +161,10 @@ class SequenceModel {
     p.norm_f = norm_f_.bind(base);
     p.head = head_.bind(base);
     if (head_.tied()) p.head.weight = p.embed.table;
+    if (cfg_.aux_lm > 0) {
+      p.lm_head = lm_head_.bind(base);
+      if (lm_head_.tied()) p.lm_head.weight = p.embed.table;
+    }
     return p;
   }
 
@@ -149,7 +180,14 @@ class SequenceModel {
     }
     norm_f_.init(p_.norm_f, r_head);
     head_.init(p_.head, r_head);
+    if (cfg_.aux_lm > 0) {
+      Rng r_lm = rng.fork(2);
+      lm_head_.init(p_.lm_head, r_lm);
+    }
   }
+
+  /// The last training forward's auxiliary next-token loss (mean CE in nats, before the weight), NaN if none.
+  double auxiliary_loss(const Cache& cache) const { return cache.aux_rows > 0 ? cache.aux_loss : std::numeric_limits<double>::quiet_NaN(); }
 
   /// Rows of the logits forward writes: B·L for the token head, B for the pooled head.
   Index logit_rows(Index batch, Index L) const { return cfg_.head == Head::Token ? batch * L : batch; }
@@ -189,6 +227,8 @@ class SequenceModel {
         lens = all;
       }
       head_.forward_pooled(p_.head, f, lens, logits, cache.head, ctx);
+      cache.aux_rows = 0;
+      if (cfg_.aux_lm > 0 && ctx.training) auxiliary_forward(tokens, lens, f, cache, ctx);
     }
   }
 
@@ -202,8 +242,10 @@ class SequenceModel {
     if (cfg_.head == Head::Token) {
       head_.backward(p_.head, cache.head, dlogits, reshape(df, {M, d}), g_.head, ctx);
       if (head_.tied() && cfg_.padding_idx >= 0) fill(g_.embed.table[cfg_.padding_idx], T(0));
-    } else
+    } else {
       head_.backward_pooled(p_.head, cache.head, dlogits, df, g_.head, ctx);
+      if (cache.aux_rows > 0) auxiliary_backward(cache, df, ctx);
+    }
     auto dh = ws.take<T, 3>({Bn, L, d});
     norm_f_.backward(p_.norm_f, cache.norm_f, reshape(View<const T, 3>(df), {M, d}), reshape(dh, {M, d}), g_.norm_f,
                      ctx);
@@ -255,6 +297,55 @@ class SequenceModel {
   }
 
  private:
+  /// The auxiliary LM loss: its value and logit gradient now (the targets are the inputs shifted by one).
+  void auxiliary_forward(View<const std::int32_t, 2> tokens, View<const std::int32_t, 1> lengths, View<T, 3> f,
+                         Cache& cache, const Context& ctx) const {
+    const Index Bn = tokens.extent(0), L = tokens.extent(1), d = cfg_.d_model, s = cfg_.aux_lm_stride;
+    const Index phase = static_cast<Index>(ctx.seed % static_cast<std::uint64_t>(s));
+    Index rows = 0;
+    for (Index b = 0; b < Bn; ++b)
+      for (Index t = phase; t + 1 < lengths(b); t += s) ++rows;
+    if (rows == 0) return;
+    Workspace& ws = ctx.workspace();
+    auto at = ws.take<std::int32_t>(rows);
+    auto target = ws.take<std::int32_t>(rows);
+    auto x = ws.take<T, 2>({rows, d});
+    Index r = 0;
+    for (Index b = 0; b < Bn; ++b)
+      for (Index t = phase; t + 1 < lengths(b); t += s, ++r) {
+        at(r) = static_cast<std::int32_t>(b * L + t);
+        target(r) = tokens(b, t + 1);
+        const T* src = f.data() + (b * L + t) * d;
+        std::copy(src, src + d, x.data() + r * d);
+      }
+    auto logits = ws.take<T, 2>({rows, cfg_.vocab});
+    cache.aux_grad = ws.take<T, 2>({rows, cfg_.vocab});
+    lm_head_.forward(p_.lm_head, View<const T, 2>(x), logits, cache.lm_head, ctx);
+    const nn::CrossEntropy<T, Bk> ce;
+    const LossStats st = ce.forward_backward(View<const T, 2>(logits), target, cache.aux_grad);
+    T* const g = cache.aux_grad.data();
+    const T w = static_cast<T>(cfg_.aux_lm);
+    parallel_for(rows * cfg_.vocab, 1 << 16, [=](Index i0, Index i1) {
+      for (Index i = i0; i < i1; ++i) g[i] *= w;
+    });
+    cache.aux_at = at;
+    cache.aux_rows = rows;
+    cache.aux_loss = st.loss;
+  }
+
+  /// df {B, L, d} += the auxiliary loss's gradient at the positions it read.
+  void auxiliary_backward(const Cache& cache, View<T, 3> df, const Context& ctx) const {
+    const Index rows = cache.aux_rows, d = cfg_.d_model;
+    auto dx = ctx.workspace().take<T, 2>({rows, d});
+    lm_head_.backward(p_.lm_head, cache.lm_head, View<const T, 2>(cache.aux_grad), dx, g_.lm_head, ctx);
+    if (lm_head_.tied() && cfg_.padding_idx >= 0) fill(g_.embed.table[cfg_.padding_idx], T(0));
+    for (Index r = 0; r < rows; ++r) {
+      T* dst = df.data() + static_cast<Index>(cache.aux_at(r)) * d;
+      const T* src = dx.data() + r * d;
+      for (Index j = 0; j < d; ++j) dst[j] += src[j];
+    }
+  }
+
   static MixerConfig with_d_model(MixerConfig c, Index d) {
     c.d_model = d;
     return c;
@@ -278,6 +369,7 @@ class SequenceModel {
   std::vector<MixerType> mixers_;
   nn::RmsNorm<T, Bk> norm_f_;
   nn::ClassifierHead<T, Bk> head_;
+  nn::ClassifierHead<T, Bk> lm_head_;  ///< aux_lm > 0 only
   std::unique_ptr<Parameters<T>> params_;
   Params p_, g_;
 };

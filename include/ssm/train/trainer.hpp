@@ -74,6 +74,7 @@ inline std::vector<CurveRow> parse_curves(const std::string& csv, const std::str
 struct Progress {
   long epoch = 0, epochs = 0, step = 0, total_steps = 0;
   double loss = 0, accuracy = 0, tokens_per_second = 0, lr = 0, elapsed = 0, eta = -1;
+  double aux_loss = std::numeric_limits<double>::quiet_NaN();  ///< the model's auxiliary loss (Model::auxiliary_loss)
 };
 
 struct TrainerOptions {
@@ -239,6 +240,7 @@ class Trainer {
           p.total_steps = total;
           p.loss = log.loss_sum / std::max(1.0, log.rows);
           p.accuracy = log.correct / std::max(1.0, log.rows);
+          if (log.aux_batches > 0) p.aux_loss = log.aux_sum / log.aux_batches;
           p.tokens_per_second = log.tokens / std::max(1e-9, since(log_clock));
           p.lr = o_.adamw.lr * schedule(s.step - 1);
           p.elapsed = elapsed();
@@ -297,8 +299,10 @@ class Trainer {
   /// Sums over batches: loss × counted rows, correct rows, counted rows, tokens.
   struct Interval {
     double loss_sum = 0, correct = 0, rows = 0, tokens = 0;
+    double aux_sum = 0, aux_batches = 0;  ///< progress lines only (not kept in last.ckpt)
     Interval& operator+=(const Interval& o) {
       loss_sum += o.loss_sum, correct += o.correct, rows += o.rows, tokens += o.tokens;
+      aux_sum += o.aux_sum, aux_batches += o.aux_batches;
       return *this;
     }
   };
@@ -357,6 +361,7 @@ class Trainer {
       got.loss_sum += st.loss * static_cast<double>(st.count);
       got.correct += static_cast<double>(st.correct);
       got.rows += static_cast<double>(st.count);
+      if (const double aux = model_.auxiliary_loss(); std::isfinite(aux)) got.aux_sum += aux, got.aux_batches += 1;
       for (Index i = 0; i < b.lengths.extent(0); ++i) got.tokens += b.lengths(i);
     }
     if (micro > 1) backend::scale(backend::Default{}, params.grad_view(), 1.0f / static_cast<float>(micro));
