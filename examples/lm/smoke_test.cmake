@@ -59,6 +59,17 @@ run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.ts
 if(rc EQUAL 0 OR NOT out MATCHES "not a language model")
   message(FATAL_ERROR "a classifier checkpoint was accepted as a language model (${rc}):\n${out}")
 endif()
+# The training split's texts for pretraining: validation and test texts are left out.
+run(${SENTIMENT} texts --data ${WORK_DIR} --dataset generic --train-file data.tsv --out ${WORK_DIR}/train_texts.txt)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "wrote [0-9]+ training texts" OR NOT EXISTS ${WORK_DIR}/train_texts.txt)
+  message(FATAL_ERROR "sentiment texts failed (${rc}):\n${out}")
+endif()
+file(STRINGS ${WORK_DIR}/train_texts.txt train_texts)
+list(LENGTH train_texts n_train_texts)
+string(REGEX MATCH "wrote ([0-9]+) training texts" _ "${out}")
+if(NOT n_train_texts EQUAL CMAKE_MATCH_1 OR n_train_texts EQUAL 0)
+  message(FATAL_ERROR "sentiment texts: ${n_train_texts} lines for ${CMAKE_MATCH_1} texts")
+endif()
 # The auxiliary LM loss: its head starts from the LM's head (so only the classifier's is fresh), the progress line
 # shows the loss.
 run(${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/lm/best.ckpt

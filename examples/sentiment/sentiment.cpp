@@ -4,9 +4,11 @@
 // macro P/R/F1, ROC AUC, confusion matrix, timing, latency against sequence length), `predict` (label and class
 // probabilities), `compare` (several models, one budget, one table) and `latency`. Models come from the library's
 // registry (ssm/models/registry.hpp). Plots: examples/sentiment/plot_sentiment.py on the --results JSON.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -187,7 +189,8 @@ const char* kUsage =
     "  eval     --checkpoint FILE --data DIR --dataset D                            evaluate a checkpoint on the splits\n"
     "  predict  --checkpoint FILE \"text\" ...                                       label and class probabilities\n"
     "  compare  --data DIR --dataset D --models cnn,lstm,transformer               same budget for each, one table\n"
-    "  latency  --models cnn,lstm,transformer                                      inference latency against length\n";
+    "  latency  --models cnn,lstm,transformer                                      inference latency against length\n"
+    "  texts    --data DIR --dataset D --out FILE       the training split's texts, one per line (for lm pretrain)\n";
 
 }  // namespace
 
@@ -288,6 +291,26 @@ int main(int argc, char** argv) {
       j["dataset"] = dataset_json(splits, d);
       j["config"] = cfg;
       j["result"] = r.json;
+    } else if (command == "texts") {
+      // The training split's texts only, one per line (newlines inside a text become spaces), so that a language
+      // model pretrained on them never sees a validation or test text: the same seeded split as `train`.
+      SSM_CHECK(cli.given("out"), "texts: --out FILE is required");
+      auto splits = load_splits(d);
+      print_reports(splits);
+      std::ofstream f(out, std::ios::binary);
+      SSM_CHECK(f.good(), "texts: cannot write '", out, "'");
+      for (auto& e : splits.train.examples) {
+        std::string line = e.text;
+        std::replace(line.begin(), line.end(), '\n', ' ');
+        std::replace(line.begin(), line.end(), '\r', ' ');
+        f << line << '\n';
+      }
+      f.flush();
+      SSM_CHECK(f.good(), "texts: writing '", out, "' failed");
+      std::printf("wrote %zu training texts of %s to %s (validation %zu and test %zu left out)\n",
+                  splits.train.examples.size(), dataset.c_str(), out.c_str(), splits.val.examples.size(),
+                  splits.test.examples.size());
+      return 0;
     } else if (command == "compare") {
       auto splits = load_splits(d);
       print_reports(splits);
