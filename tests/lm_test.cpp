@@ -80,6 +80,37 @@ MambaConfig tiny_mamba() {
   return mc;
 }
 
+/// loss(true) runs forward and backward (gradients += into params), loss(false) forward only; both return the loss.
+/// Every third parameter's gradient must match central differences; those in [frozen_lo, frozen_hi) (a padding
+/// row) must have a gradient of exactly zero and stay zero themselves.
+template <class Loss>
+void check_parameter_gradients(Parameters<double>& params, const Loss& loss, Index frozen_lo, Index frozen_hi) {
+  params.zero_grad();
+  loss(true);
+  const std::vector<double> analytic(params.grads(), params.grads() + params.size());
+  Index checked = 0;
+  for (Index i = 0; i < params.size(); ++i) {
+    if (i >= frozen_lo && i < frozen_hi) {
+      CHECK(analytic[static_cast<std::size_t>(i)] == 0.0);
+      CHECK(params.values()[i] == 0.0);
+      continue;
+    }
+    if (i % 3 != 0) continue;
+    double& w = params.values()[i];
+    const double keep = w, h = 1e-6;
+    w = keep + h;
+    const double up = loss(false);
+    w = keep - h;
+    const double down = loss(false);
+    w = keep;
+    const double numeric = (up - down) / (2 * h);
+    INFO("parameter " << i);
+    CHECK(std::abs(analytic[static_cast<std::size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
+    ++checked;
+  }
+  CHECK(checked > 50);
+}
+
 /// The next-token loss of a per-token model over the vocabulary V, on two packed windows of one stream, has the
 /// gradient of central differences at every third parameter. With a tied table, the padding row is frozen: its
 /// gradient must be exactly zero (not the loss's derivative), so it is checked for that instead.
@@ -119,30 +150,7 @@ void check_lm_gradient(M& model, Index V, std::int32_t frozen_row, const char* w
     frozen_lo = e->offset + frozen_row * d;
     frozen_hi = frozen_lo + d;
   }
-  params.zero_grad();
-  loss(true);
-  const std::vector<double> analytic(params.grads(), params.grads() + params.size());
-  Index checked = 0;
-  for (Index i = 0; i < params.size(); ++i) {
-    if (i >= frozen_lo && i < frozen_hi) {
-      CHECK(analytic[static_cast<std::size_t>(i)] == 0.0);
-      CHECK(params.values()[i] == 0.0);
-      continue;
-    }
-    if (i % 3 != 0) continue;
-    double& w = params.values()[i];
-    const double keep = w, h = 1e-6;
-    w = keep + h;
-    const double up = loss(false);
-    w = keep - h;
-    const double down = loss(false);
-    w = keep;
-    const double numeric = (up - down) / (2 * h);
-    INFO("parameter " << i);
-    CHECK(std::abs(analytic[static_cast<std::size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
-    ++checked;
-  }
-  CHECK(checked > 50);
+  check_parameter_gradients(params, loss, frozen_lo, frozen_hi);
 }
 
 }  // namespace
@@ -439,31 +447,10 @@ TEST_CASE("auxiliary LM loss while fine-tuning: its value, its gradient by finit
       CHECK(model.auxiliary_loss(cache) == doctest::Approx(sum / static_cast<double>(n)).epsilon(1e-12));
 
       // The gradient of classifier loss + weight · auxiliary loss, every third parameter; the padding row stays 0.
-      auto& params = model.parameters();
-      params.zero_grad();
-      loss(true);
-      const std::vector<double> analytic(params.grads(), params.grads() + params.size());
-      const ParamInfo* emb = params.layout().find("embed.weight");
-      Index checked = 0;
-      for (Index i = 0; i < params.size(); ++i) {
-        if (i >= emb->offset && i < emb->offset + 4) {
-          CHECK(analytic[static_cast<std::size_t>(i)] == 0.0);
-          continue;
-        }
-        if (i % 3 != 0) continue;
-        double& w = params.values()[i];
-        const double keep = w, h = 1e-6;
-        w = keep + h;
-        const double up = loss(false);
-        w = keep - h;
-        const double down = loss(false);
-        w = keep;
-        const double numeric = (up - down) / (2 * h);
-        INFO("parameter " << i);
-        CHECK(std::abs(analytic[static_cast<std::size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
-        ++checked;
-      }
-      CHECK(checked > 50);
+      const ParamInfo* emb = model.parameters().layout().find("embed.weight");
+      REQUIRE(emb != nullptr);
+      check_parameter_gradients(model.parameters(), [&](bool grad) { return loss(grad); }, emb->offset,
+                                emb->offset + 4);
     }
   }
 

@@ -307,7 +307,6 @@ inline InitReport init_from(Model& model, const Checkpoint& ck, const std::strin
   std::vector<std::pair<const ParamInfo*, std::string>> take;  // (the model's tensor, the checkpoint's name)
   std::vector<std::string> consumed;                          // checkpoint names under fresh_prefix put to use
   for (auto& e : params.layout().entries()) {
-    std::string source = e.name;
     const auto* t = ck.find(std::string(kParamPrefix) + e.name);
     if (t == nullptr && e.name.rfind("lm_head.", 0) == 0) {
       const std::string lm = "head." + e.name.substr(8);

@@ -16,8 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -121,7 +121,7 @@ class SequenceModel {
               "SequenceModel needs vocab, d_model and classes > 0 and n_layers >= 0");
     SSM_CHECK(!cfg.tie_embeddings || (cfg.head == Head::Token && cfg.classes == cfg.vocab) || cfg.aux_lm > 0,
               "SequenceModel: tied embeddings need the per-token head over the vocabulary (classes ", cfg.classes,
-              ", vocab ", cfg.vocab, ")");
+              ", vocab ", cfg.vocab, ") or the auxiliary LM head");
     SSM_CHECK(cfg.aux_lm >= 0 && std::isfinite(cfg.aux_lm) && cfg.aux_lm_stride >= 1,
               "SequenceModel: the auxiliary LM weight must be >= 0 and its stride >= 1 (found ", cfg.aux_lm, ", ",
               cfg.aux_lm_stride, ")");
@@ -187,7 +187,9 @@ class SequenceModel {
   }
 
   /// The last training forward's auxiliary next-token loss (mean CE in nats, before the weight), NaN if none.
-  double auxiliary_loss(const Cache& cache) const { return cache.aux_rows > 0 ? cache.aux_loss : std::numeric_limits<double>::quiet_NaN(); }
+  double auxiliary_loss(const Cache& cache) const {
+    return cache.aux_rows > 0 ? cache.aux_loss : std::numeric_limits<double>::quiet_NaN();
+  }
 
   /// Rows of the logits forward writes: B·L for the token head, B for the pooled head.
   Index logit_rows(Index batch, Index L) const { return cfg_.head == Head::Token ? batch * L : batch; }
