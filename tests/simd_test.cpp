@@ -25,6 +25,12 @@ double ulp_distance(T a, T b) {
 
 TEST_SUITE("simd") {
 
+#ifdef SSM_EXPECT_ISA
+TEST_CASE("the binary runs the instruction set its name says (tests/CMakeLists.txt builds one per set)") {
+  CHECK(std::string(simd::kIsa) == SSM_EXPECT_ISA);
+}
+#endif
+
 TEST_CASE_TEMPLATE("Vec: loads, stores with tails, arithmetic, fma, select, horizontal sum", T, float, double) {
   using V = simd::Vec<T>;
   constexpr int W = V::W;
