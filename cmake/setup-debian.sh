@@ -6,8 +6,9 @@ set -euo pipefail
 # libcli11-dev, nlohmann-json3-dev: the example programs' command lines, config files and results files.
 # libsentencepiece-dev, pkg-config: subword tokenizers (ssm::sentencepiece, option SSM_ENABLE_SENTENCEPIECE).
 # clang, libclang-rt-dev: the libFuzzer targets (cmake --workflow --preset fuzz).
+# libopenmpi-dev, openmpi-bin: data-parallel training across processes (ssm::mpi, option SSM_ENABLE_MPI; mpirun tests).
 # python3-matplotlib: examples/sentiment/plot_sentiment.py (plots of the sentiment program's results); gzip reads *.tsv.gz data.
-packages=(cmake ninja-build g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev clang libclang-rt-dev python3-matplotlib gzip)
+packages=(cmake ninja-build g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev libopenmpi-dev openmpi-bin clang libclang-rt-dev python3-matplotlib gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -224,19 +224,29 @@ class Checkpoint {
   }
 
   /// Reads and verifies a file. Errors name the file and the byte offset where reading went wrong.
-  static Checkpoint load(const std::string& path) {
+  static Checkpoint load(const std::string& path) { return from_bytes(read_file(path), path); }
+
+  /// The bytes of a checkpoint file, unverified (from_bytes checks them): what one rank reads and broadcasts.
+  static std::vector<std::byte> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     SSM_CHECK(in.good(), "cannot open checkpoint '", path, "'");
-    std::vector<std::byte> buf;
-    {
-      std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      buf.resize(raw.size());
-      if (!raw.empty()) std::memcpy(buf.data(), raw.data(), raw.size());
-    }
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> buf(raw.size());
+    if (!raw.empty()) std::memcpy(buf.data(), raw.data(), raw.size());
+    return buf;
+  }
+  /// Verifies and reads the bytes save() writes; `source` names them in messages.
+  static Checkpoint from_bytes(const std::vector<std::byte>& buf, const std::string& source) {
     Checkpoint ck;
-    ck.source_ = path;
+    ck.source_ = source;
     ck.parse(buf);
     return ck;
+  }
+  /// What save() writes.
+  std::vector<std::byte> bytes() const {
+    std::vector<std::byte> out;
+    serialize(out);
+    return out;
   }
 
   /// The file this checkpoint was loaded from ("<memory>" otherwise), for messages.

@@ -1,7 +1,8 @@
 // ssm/train/evaluate.hpp — a classifier over an encoded data set in evaluation mode: mean cross-entropy, the
 // confusion matrix (accuracy, per-class and macro precision/recall/F1) and, for two classes, ROC AUC and the ROC
 // curve of p(positive) = σ(z₁ − z₀); and a language model over a packed corpus (mean next-token cross-entropy,
-// perplexity, bits per token, next-token accuracy); with the time each took.
+// perplexity, bits per token, next-token accuracy); with the time each took. Given a communicator, each rank
+// evaluates every ranks-th batch and the sums are reduced, so every rank returns the whole set's figures.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "ssm/data/batching.hpp"
 #include "ssm/data/corpus.hpp"
+#include "ssm/dist/communicator.hpp"
 #include "ssm/models/model.hpp"
 #include "ssm/nn/loss.hpp"
 #include "ssm/train/metrics.hpp"
@@ -27,7 +29,7 @@ struct ClassifierEvaluation {
 };
 
 inline ClassifierEvaluation evaluate_classifier(Model& model, const data::EncodedDataset& ds, Index batch,
-                                                Workspace& ws) {
+                                                Workspace& ws, dist::Communicator* comm = nullptr) {
   ClassifierEvaluation r;
   r.cm = ConfusionMatrix(ds.classes);
   nn::CrossEntropy<float> ce;
@@ -38,7 +40,10 @@ inline ClassifierEvaluation evaluate_classifier(Model& model, const data::Encode
   std::vector<float> logits;
   const auto t0 = std::chrono::steady_clock::now();
   double loss_sum = 0;
+  const int rank = comm != nullptr ? comm->rank() : 0, ranks = comm != nullptr ? comm->size() : 1;
+  long nth = 0;
   for (auto& idx : data::bucket_batches(ds, batch, nullptr)) {
+    if (nth++ % ranks != rank) continue;
     auto b = data::make_batch(ds, idx);
     logits.resize(static_cast<std::size_t>(b.batch * C));
     ws.reset();
@@ -56,6 +61,27 @@ inline ClassifierEvaluation evaluate_classifier(Model& model, const data::Encode
         positive[e] = b.labels[k] == 1;
       }
       r.tokens += b.lengths[k];
+    }
+  }
+  if (dist::distributed(comm)) {  // each example's score is set on one rank and 0 on the others: sums gather them
+    std::vector<double> sums(static_cast<std::size_t>(C * C + 2));
+    for (Index t = 0; t < C; ++t)
+      for (Index p = 0; p < C; ++p) sums[static_cast<std::size_t>(t * C + p)] = static_cast<double>(r.cm(t, p));
+    sums[static_cast<std::size_t>(C * C)] = loss_sum;
+    sums[static_cast<std::size_t>(C * C + 1)] = static_cast<double>(r.tokens);
+    comm->sum(sums);
+    r.cm = ConfusionMatrix(C);
+    for (Index t = 0; t < C; ++t)
+      for (Index p = 0; p < C; ++p)
+        r.cm.add(static_cast<std::int32_t>(t), static_cast<std::int32_t>(p),
+                 static_cast<Index>(sums[static_cast<std::size_t>(t * C + p)]));
+    loss_sum = sums[static_cast<std::size_t>(C * C)];
+    r.tokens = static_cast<Index>(sums[static_cast<std::size_t>(C * C + 1)]);
+    if (C == 2) {
+      std::vector<double> pos(positive.begin(), positive.end());
+      comm->sum(scores);
+      comm->sum(pos);
+      for (std::size_t e = 0; e < pos.size(); ++e) positive[e] = pos[e] > 0.5;
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -81,7 +107,7 @@ struct LanguageModelEvaluation {
 
 /// Every window of `corpus` (none dropped), `batch` windows per forward, in evaluation mode (no dropout).
 inline LanguageModelEvaluation evaluate_language_model(Model& model, const data::PackedCorpus& corpus, Index batch,
-                                                       Workspace& ws) {
+                                                       Workspace& ws, dist::Communicator* comm = nullptr) {
   SSM_CHECK(corpus.windows() > 0, "the held-out corpus packs into no window of ", corpus.window, " tokens");
   SSM_CHECK(batch > 0, "batch size must be positive, found ", batch);
   const Index L = corpus.window, V = model.classes();
@@ -92,7 +118,8 @@ inline LanguageModelEvaluation evaluate_language_model(Model& model, const data:
   LanguageModelEvaluation r;
   double loss_sum = 0, correct = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (Index w0 = 0; w0 < corpus.windows(); w0 += batch) {
+  const int rank = comm != nullptr ? comm->rank() : 0, ranks = comm != nullptr ? comm->size() : 1;
+  for (Index w0 = static_cast<Index>(rank) * batch; w0 < corpus.windows(); w0 += static_cast<Index>(ranks) * batch) {
     const Index B = std::min(batch, corpus.windows() - w0);
     tokens.resize(static_cast<std::size_t>(B * L));
     targets.resize(tokens.size());
@@ -112,6 +139,11 @@ inline LanguageModelEvaluation evaluate_language_model(Model& model, const data:
     loss_sum += st.loss * static_cast<double>(st.count);
     correct += static_cast<double>(st.correct);
     r.tokens += st.count;
+  }
+  if (dist::distributed(comm)) {
+    double sums[3] = {loss_sum, correct, static_cast<double>(r.tokens)};
+    comm->sum(std::span<double>(sums, 3));
+    loss_sum = sums[0], correct = sums[1], r.tokens = static_cast<Index>(sums[2]);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.loss = loss_sum / static_cast<double>(std::max<Index>(1, r.tokens));

@@ -21,10 +21,10 @@ class ConfusionMatrix {
     SSM_CHECK(classes >= 1, "a confusion matrix needs at least one class, found ", classes);
   }
 
-  void add(std::int32_t truth, std::int32_t predicted) {
+  void add(std::int32_t truth, std::int32_t predicted, Index times = 1) {
     SSM_CHECK(truth >= 0 && truth < c_ && predicted >= 0 && predicted < c_, "confusion matrix: class ", truth, " / ",
               predicted, " outside [0, ", c_, ")");
-    ++m_[static_cast<std::size_t>(truth * c_ + predicted)];
+    m_[static_cast<std::size_t>(truth * c_ + predicted)] += times;
   }
 
   Index classes() const { return c_; }

@@ -2,8 +2,9 @@
 // parameter groups, a warm-up + decay schedule, gradient accumulation and clipping, evaluation every N steps or
 // every epoch, early stopping, best and last checkpoints with an exact resume (parameters, optimiser moments,
 // step, data position, generator states, curves: a resumed run continues the same curve bit for bit), a time
-// budget, a stop on NaN/Inf that names the step and the tensor, progress callbacks, and one hook where the
-// gradients of a step can be all-reduced across processes before the update.
+// budget, a stop on NaN/Inf that names the step and the tensor, progress callbacks, and data-parallel training over
+// a dist::Communicator (set_communicator): every rank takes its shard of each global batch, the gradients are summed
+// over ranks before clipping, and rank 0 alone writes files and calls the progress and evaluation hooks.
 #pragma once
 
 #include <chrono>
@@ -16,12 +17,14 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ssm/core/workspace.hpp"
+#include "ssm/dist/communicator.hpp"
 #include "ssm/models/model.hpp"
 #include "ssm/nn/loss.hpp"
 #include "ssm/optim/adamw.hpp"
@@ -107,6 +110,8 @@ struct TrainerOptions {
 struct TrainResult {
   long steps = 0, epochs = 0;  ///< optimiser steps taken and epochs completed, over all sessions of the run
   double seconds = 0;          ///< training time over all sessions (evaluations included)
+  /// This session's seconds in the communicator's sums (the gradient all-reduce, and the waits for slower ranks).
+  double communication_seconds = 0;
   bool stopped_early = false, budget_reached = false, interrupted = false;
   std::vector<CurveRow> curves;
   std::vector<double> epoch_seconds;  ///< this session's completed epochs
@@ -143,8 +148,8 @@ class Trainer {
   /// Writes what the checkpoint needs to rebuild the model (options, tokenizer, weights: ssm::describe_model); when
   /// unset, the trainer stores the parameters alone.
   using Describer = std::function<void(Checkpoint&)>;
-  /// Sees the whole gradient buffer once per optimiser step, after backward and before clipping: an all-reduce
-  /// (sum over ranks, then scale) goes here.
+  /// Sees the whole gradient buffer once per optimiser step, after backward (and the communicator's all-reduce)
+  /// and before clipping.
   using GradientHook = std::function<void(View<float, 1> grads, long step)>;
   /// Return false to stop the run now (last.ckpt is written, so --resume continues it).
   using ProgressHook = std::function<bool(const Progress&)>;
@@ -163,6 +168,16 @@ class Trainer {
   void set_evaluator(Evaluator f) { evaluate_ = std::move(f); }
   void set_describer(Describer f) { describe_ = std::move(f); }
   void set_gradient_hook(GradientHook f) { gradient_hook_ = std::move(f); }
+  /// Data-parallel training over `c` (nullptr: one process). Every rank runs the same program on the same data
+  /// source and model options. Batch b of the source is the global batch: rank r trains on its rows
+  /// dist::shard(B, r, ranks), the loss gradient of each row is weighted by 1 / (rows scored on all ranks), and the
+  /// gradients are summed over ranks before clipping, so the step is the one a single process takes on the whole
+  /// batch (up to the order of float sums). The parameters are broadcast from rank 0 at the start, a resumed run
+  /// broadcasts rank 0's last.ckpt; only rank 0 writes checkpoints and curves and calls on_progress/on_evaluation
+  /// (their numbers are global: losses and tokens/s summed over ranks). The evaluator runs on every rank (shard
+  /// its data: evaluate_classifier and evaluate_language_model take the communicator). Dropout masks differ per
+  /// rank (the rank is mixed into the context seed).
+  void set_communicator(dist::Communicator* c) { comm_ = c; }
   void on_progress(ProgressHook f) { on_progress_ = std::move(f); }
   void on_evaluation(EvaluationHook f) { on_evaluation_ = std::move(f); }
   optim::AdamW<float>& optimizer() { return opt_; }
@@ -191,14 +206,19 @@ class Trainer {
     const long per_epoch = source_.epoch_batches();
     const bool endless = per_epoch == 0;
     const long epochs = endless ? 1 : o_.epochs;
-    if (!o_.out_dir.empty()) std::filesystem::create_directories(o_.out_dir);
+    if (!o_.out_dir.empty() && writer()) std::filesystem::create_directories(o_.out_dir);
     TrainResult r;
     r.best_path = path("best.ckpt");
     r.last_path = path("last.ckpt");
     EarlyStopping stopper(std::max(1, o_.patience),
                           o_.select_accuracy ? EarlyStopping::Mode::Maximize : EarlyStopping::Mode::Minimize);
     State s;
+    const double sum_seconds0 = comm_ != nullptr ? comm_->sum_seconds() : 0.0;
     if (o_.resume) resume(s, stopper);
+    if (dist::distributed(comm_)) {
+      Parameters<float>& params = model_.parameters();
+      comm_->broadcast(std::span<float>(params.values(), static_cast<std::size_t>(params.size())), 0);
+    }
 
     const auto clock0 = std::chrono::steady_clock::now();
     const auto since = [](std::chrono::steady_clock::time_point t) {
@@ -222,16 +242,19 @@ class Trainer {
           stop = true;
           break;
         }
-        if (o_.time_budget > 0 && elapsed() >= o_.time_budget) {
+        if (o_.time_budget > 0 && agree(elapsed() >= o_.time_budget)) {
           r.budget_reached = true;
           stop = true;
           break;
         }
-        const Interval st = train_step(s, per_epoch, endless, schedule(s.step));
+        Interval st = train_step(s, per_epoch, endless, schedule(s.step));
+        // One small sum per step: the interval's numbers over all ranks, and rank 0's clock-based decision.
+        st.due = o_.log_every > 0 ? s.step % o_.log_every == 0 : since(log_clock) >= o_.log_seconds;
+        reduce(st);
         s.interval += st;
         log += st;
         const bool epoch_end = !endless && s.index >= per_epoch;
-        const bool due = o_.log_every > 0 ? s.step % o_.log_every == 0 : since(log_clock) >= o_.log_seconds;
+        const bool due = st.due;
         if (on_progress_ && (due || epoch_end || s.step == total)) {
           Progress p;
           p.epoch = s.epoch + 1;
@@ -246,7 +269,7 @@ class Trainer {
           p.elapsed = elapsed();
           p.eta = s.step > step0 ? since(clock0) / static_cast<double>(s.step - step0) * static_cast<double>(total - s.step)
                                  : -1;
-          if (!on_progress_(p)) {
+          if (agree(writer() && !on_progress_(p))) {
             r.interrupted = true;
             stop = true;
           }
@@ -281,9 +304,11 @@ class Trainer {
     // evaluates its last steps, so none of them is wasted; then it writes what --resume needs.
     if (s.interval.rows > 0 && !r.interrupted && evaluate_) evaluate_now(s, stopper, schedule, elapsed());
     save_last(s, stopper, elapsed());
+    agree(false);  // as a barrier: rank 0's files are complete when run() returns on any rank
     r.steps = s.step;
     r.epochs = s.epoch;
     r.seconds = elapsed();
+    if (comm_ != nullptr) r.communication_seconds = comm_->sum_seconds() - sum_seconds0;
     r.curves = s.curves;
     if (evaluate_ && stopper.evaluations() > 0) {
       r.best_loss = s.best_loss;
@@ -300,6 +325,7 @@ class Trainer {
   struct Interval {
     double loss_sum = 0, correct = 0, rows = 0, tokens = 0;
     double aux_sum = 0, aux_batches = 0;  ///< progress lines only (not kept in last.ckpt)
+    bool due = false;                     ///< a step's: a progress report is due (rank 0 decides)
     Interval& operator+=(const Interval& o) {
       loss_sum += o.loss_sum, correct += o.correct, rows += o.rows, tokens += o.tokens;
       aux_sum += o.aux_sum, aux_batches += o.aux_batches;
@@ -326,6 +352,24 @@ class Trainer {
     return optim::LrSchedule::cosine(warmup, total, o_.min_lr_ratio);
   }
 
+  bool writer() const { return comm_ == nullptr || comm_->is_root(); }
+
+  /// Rank 0's flag on every rank (one process: the flag).
+  bool agree(bool flag) {
+    if (!dist::distributed(comm_)) return flag;
+    double v = writer() && flag ? 1.0 : 0.0;
+    comm_->sum(std::span<double>(&v, 1));
+    return v > 0;
+  }
+
+  /// A step's interval summed over ranks, rank 0's `due` with it.
+  void reduce(Interval& st) {
+    if (!dist::distributed(comm_)) return;
+    double v[7] = {st.loss_sum, st.correct, st.rows, st.tokens, st.aux_sum, st.aux_batches, writer() && st.due ? 1.0 : 0.0};
+    comm_->sum(std::span<double>(v, 7));
+    st = {v[0], v[1], v[2], v[3], v[4], v[5], v[6] > 0};
+  }
+
   std::string kept() const {
     const std::string b = path("best.ckpt");
     return !b.empty() && std::filesystem::exists(b) ? "the best checkpoint (" + b + ") is kept" : "no checkpoint yet";
@@ -337,34 +381,54 @@ class Trainer {
     Interval got;
     long micro = 0;
     bool zeroed = false;
+    const bool parallel = dist::distributed(comm_);
+    const int ranks = parallel ? comm_->size() : 1;
     for (; micro < o_.accumulate && (endless || s.index < per_epoch); ++micro) {
-      const Batch b = source_.batch(s.index, s.draws);
+      const Batch global = source_.batch(s.index, s.draws);
       ++s.index, ++s.draws;
-      const Index Bn = b.tokens.extent(0), L = b.tokens.extent(1), C = model_.classes();
-      const Index rows = model_.logit_rows(Bn, L);
-      expect_shape(b.targets, "trainer batch targets", {rows});
-      logits_.resize(static_cast<std::size_t>(rows * C));
-      dlogits_.resize(logits_.size());
+      const Index L = global.tokens.extent(1), C = model_.classes();
+      expect_shape(global.targets, "trainer batch targets", {model_.logit_rows(global.tokens.extent(0), L)});
+      const Batch b = parallel ? shard(global) : global;
+      const Index Bn = b.tokens.extent(0), rows = model_.logit_rows(Bn, L);
+      if (!zeroed) params.zero_grad(), zeroed = true;
+      LossStats st;
       ws_.reset();
       Context ctx(ws_, true, o_.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(s.step) +
-                                 static_cast<std::uint64_t>(micro) * 0x632BE59BD9B4E019ull);
-      model_.forward(b.tokens, b.lengths, View<float, 2>(logits_.data(), {rows, C}), ctx);
-      LossStats st;
-      try {
-        st = loss_.forward_backward(View<const float, 2>(logits_.data(), {rows, C}), b.targets,
-                                    View<float, 2>(dlogits_.data(), {rows, C}));
-      } catch (const Error& e) {
-        SSM_FAIL("epoch ", s.epoch + 1, ", step ", s.step + 1, ": ", e.what(), "; training stopped, ", kept());
+                                 static_cast<std::uint64_t>(micro) * 0x632BE59BD9B4E019ull +
+                                 static_cast<std::uint64_t>(parallel ? comm_->rank() : 0) * 0xA24BAED4963EE407ull);
+      if (Bn > 0) {  // a rank whose shard is empty (a last batch smaller than the ranks) only joins the sums
+        logits_.resize(static_cast<std::size_t>(rows * C));
+        dlogits_.resize(logits_.size());
+        model_.forward(b.tokens, b.lengths, View<float, 2>(logits_.data(), {rows, C}), ctx);
+        try {
+          st = loss_.forward_backward(View<const float, 2>(logits_.data(), {rows, C}), b.targets,
+                                      View<float, 2>(dlogits_.data(), {rows, C}));
+        } catch (const Error& e) {
+          SSM_FAIL("epoch ", s.epoch + 1, ", step ", s.step + 1, ": ", e.what(), "; training stopped, ", kept());
+        }
       }
-      if (!zeroed) params.zero_grad(), zeroed = true;
-      model_.backward(View<const float, 2>(dlogits_.data(), {rows, C}), ctx);
-      got.loss_sum += st.loss * static_cast<double>(st.count);
-      got.correct += static_cast<double>(st.correct);
-      got.rows += static_cast<double>(st.count);
-      if (const double aux = model_.auxiliary_loss(); std::isfinite(aux)) got.aux_sum += aux, got.aux_batches += 1;
-      for (Index i = 0; i < b.lengths.extent(0); ++i) got.tokens += b.lengths(i);
+      if (parallel) {
+        // The loss is the mean over the rows scored on all ranks: this rank's gradient (a mean over its own
+        // rows) is weighted by its share, times the ranks because the summed gradients are divided by them
+        // (which averages what the model adds itself, such as the auxiliary LM loss).
+        double counted = static_cast<double>(st.count);
+        comm_->sum(std::span<double>(&counted, 1));
+        const double share = counted > 0 ? ranks * static_cast<double>(st.count) / counted : 0.0;
+        if (Bn > 0 && share != 1.0)
+          backend::scale(backend::Default{}, View<float, 1>(dlogits_.data(), {rows * C}), static_cast<float>(share));
+      }
+      if (Bn > 0) {
+        model_.backward(View<const float, 2>(dlogits_.data(), {rows, C}), ctx);
+        got.loss_sum += st.loss * static_cast<double>(st.count);
+        got.correct += static_cast<double>(st.correct);
+        got.rows += static_cast<double>(st.count);
+        if (const double aux = model_.auxiliary_loss(); std::isfinite(aux)) got.aux_sum += aux, got.aux_batches += 1;
+        for (Index i = 0; i < b.lengths.extent(0); ++i) got.tokens += b.lengths(i);
+      }
     }
-    if (micro > 1) backend::scale(backend::Default{}, params.grad_view(), 1.0f / static_cast<float>(micro));
+    if (parallel) comm_->sum(std::span<float>(params.grads(), static_cast<std::size_t>(params.size())));
+    const float divide = static_cast<float>(micro * ranks);
+    if (divide != 1.0f) backend::scale(backend::Default{}, params.grad_view(), 1.0f / divide);
     if (gradient_hook_) gradient_hook_(params.grad_view(), s.step);
     const double norm = o_.clip > 0 ? optim::clip_grad_norm(params.grad_view(), o_.clip)
                                     : optim::grad_norm(params.grad_view());
@@ -380,6 +444,16 @@ class Trainer {
     opt_.step(params.value_view(), params.grad_view(), lr_scale);
     ++s.step;
     return got;
+  }
+
+  /// This rank's rows of a global batch.
+  Batch shard(const Batch& g) const {
+    const Index Bn = g.tokens.extent(0), L = g.tokens.extent(1);
+    const dist::Shard sh = dist::shard(Bn, comm_);
+    const Index per_row = Bn > 0 ? g.targets.extent(0) / Bn : 0;  // 1 (pooled head) or L (per-token head)
+    return {View<const std::int32_t, 2>(g.tokens.data() + sh.begin * L, {sh.size(), L}),
+            View<const std::int32_t, 1>(g.lengths.data() + sh.begin, {sh.size()}),
+            View<const std::int32_t, 1>(g.targets.data() + sh.begin * per_row, {sh.size() * per_row})};
   }
 
   static std::string first_non_finite(Parameters<float>& p) {
@@ -406,7 +480,7 @@ class Trainer {
       s.best_loss = ev.loss;
       s.best_accuracy = ev.accuracy;
       s.best_step = s.step;
-      if (!o_.out_dir.empty()) {
+      if (!o_.out_dir.empty() && writer()) {
         Checkpoint ck = model_checkpoint();
         ck.set("trainer.epoch", std::to_string(s.epoch));
         ck.set("trainer.step", std::to_string(s.step));
@@ -416,8 +490,8 @@ class Trainer {
       }
     }
     save_last(s, stopper, elapsed);
-    if (!o_.out_dir.empty()) std::ofstream(path("curves.csv")) << curves_csv(s.curves);
-    if (on_evaluation_) on_evaluation_(row, best);
+    if (!o_.out_dir.empty() && writer()) std::ofstream(path("curves.csv")) << curves_csv(s.curves);
+    if (on_evaluation_ && writer()) on_evaluation_(row, best);
   }
 
   Checkpoint model_checkpoint() {
@@ -437,7 +511,7 @@ class Trainer {
   static double unhex(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
 
   void save_last(const State& s, const EarlyStopping& stopper, double seconds) {
-    if (o_.out_dir.empty()) return;
+    if (o_.out_dir.empty() || !writer()) return;
     Checkpoint ck = model_checkpoint();
     add_state(ck, opt_.state());
     ck.set("trainer.optimizer_steps", std::to_string(opt_.steps()));
@@ -459,9 +533,20 @@ class Trainer {
   void resume(State& s, EarlyStopping& stopper) {
     const std::string last = path("last.ckpt");
     SSM_CHECK(!last.empty(), "resume needs TrainerOptions::out_dir");
-    SSM_CHECK(std::filesystem::exists(last), "--resume: no checkpoint at '", last, "' (train once with this output "
-              "directory first)");
-    const Checkpoint ck = Checkpoint::load(last);
+    // Rank 0 reads the file and sends it to the others, so every rank resumes from the same bytes.
+    std::vector<std::byte> bytes;
+    double found = 1;
+    if (writer()) {
+      found = std::filesystem::exists(last) ? 1 : 0;
+      if (found > 0) bytes = Checkpoint::read_file(last);
+    }
+    if (dist::distributed(comm_)) {
+      if (!writer()) found = 0;
+      comm_->sum(std::span<double>(&found, 1));
+      if (found > 0) comm_->broadcast(bytes, 0);
+    }
+    SSM_CHECK(found > 0, "--resume: no checkpoint at '", last, "' (train once with this output directory first)");
+    const Checkpoint ck = Checkpoint::from_bytes(bytes, last);
     SSM_CHECK(ck.get("trainer.step") != nullptr, "'", last, "' was not written by the trainer (no trainer state)");
     // Check everything before overwriting anything.
     check_parameters(ck, model_.parameters());
@@ -498,6 +583,7 @@ class Trainer {
   Model& model_;
   BatchSource& source_;
   TrainerOptions o_;
+  dist::Communicator* comm_ = nullptr;
   optim::AdamW<float> opt_;
   nn::CrossEntropy<float> loss_;
   Evaluator evaluate_;
