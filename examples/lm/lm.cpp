@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/distributed.hpp"
 #include "common/json.hpp"
 #include "common/progress.hpp"
 #include "ssm/models/generate.hpp"
@@ -52,6 +53,7 @@ Json lm_eval_json(const train::LanguageModelEvaluation& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Processes processes(argc, argv);
   Cli cli("lm", "language models on unlabelled text: pretrain | eval | generate (docs/pretraining.md)");
   std::vector<std::string> corpus;
   ModelOptions mo{.name = "mamba", .head = "lm", .dim = 128, .layers = 2, .dropout = 0.0};
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
   cli.bind("subword-sample", subword.sample_texts, "subword model: documents it is trained on (a sample of them)");
   cli.bind("min-count", min_count, "word vocabulary: minimum count in the training documents");
   cli.bind("window", window, "tokens per training window");
-  cli.bind("batch", batch, "windows per step");
+  cli.bind("batch", batch, "windows per step (under mpirun: per process)");
   cli.bind("eval-batch", eval_batch, "windows per evaluation forward");
   cli.bind("held-out", held_out, "fraction of documents held out for perplexity");
   cli.bind("epochs", to.epochs, "passes over the training windows");
@@ -142,6 +144,8 @@ int main(int argc, char** argv) {
         SSM_CHECK(tokenizer == "word", "--tokenizer must be word, subword or byte, found '", tokenizer, "'");
         enc = data::TextEncoder::build_word(train_docs.documents, window, min_count, vocab_size);
       }
+      // Every rank tokenizes with rank 0's tokenizer (a subword model trained on each could differ).
+      if (Processes::comm() != nullptr) enc = data::TextEncoder::deserialize(Processes::share(enc.serialize()), "rank 0's tokenizer");
       mo.head = "lm";
       mo.vocab = data::lm_vocab_size(enc);
       mo.max_length = window;
@@ -156,8 +160,9 @@ int main(int argc, char** argv) {
                   static_cast<long>(train_windows.documents), train_windows.stream.size(),
                   static_cast<long>(train_windows.windows()), static_cast<long>(window),
                   static_cast<long>(held_windows.documents), static_cast<long>(held_windows.windows()));
-      train::WindowBatches source(train_windows, batch, to.seed);
+      train::WindowBatches source(train_windows, batch * Processes::ranks(), to.seed);  // global batches
       train::Trainer trainer(*model, source, to);
+      trainer.set_communicator(Processes::comm());
       trainer.set_describer([&](Checkpoint& ck) {
         describe_model(ck, *model, mo, &enc);
         ck.set("program", "lm");
@@ -167,7 +172,7 @@ int main(int argc, char** argv) {
       });
       if (held_windows.windows() > 0)
         trainer.set_evaluator([&](Model& m, Workspace& ws) -> train::Evaluation {
-          return train::evaluate_language_model(m, held_windows, eval_batch, ws);
+          return train::evaluate_language_model(m, held_windows, eval_batch, ws, Processes::comm());
         });
       trainer.on_progress([&](const train::Progress& p) {
         std::printf("step %ld/%ld  loss %.4f  ppl %.1f  %s tok/s  lr %.2e  elapsed %s  ETA %s\n", p.step, p.total_steps,
@@ -188,7 +193,8 @@ int main(int argc, char** argv) {
                        {"train_tokens", static_cast<long>(train_windows.stream.size())}};
       if (held_windows.windows() > 0 && !res.best_path.empty()) {
         auto best = load_model(res.best_path);
-        const auto e = train::evaluate_language_model(*best.model, held_windows, eval_batch, trainer.workspace());
+        const auto e = train::evaluate_language_model(*best.model, held_windows, eval_batch, trainer.workspace(),
+                                                      Processes::comm());
         print_lm_eval("best checkpoint, held-out", e);
         j["held_out"] = lm_eval_json(e);
       }
@@ -224,10 +230,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "lm: unknown command '%s'\n%s", command.c_str(), kUsage);
       return 2;
     }
-    if (!results.empty()) save_json(j, results);
+    if (!results.empty() && Processes::root()) save_json(j, results);
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lm: %s\n", e.what());
-    return 1;
+    return Processes::fail("lm", e.what());
   }
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/distributed.hpp"
 #include "common/json.hpp"
 #include "common/progress.hpp"
 #include "ssm/models/registry.hpp"
@@ -46,9 +47,11 @@ Eval evaluate(Model& model, const data::SelectiveCopyingTask& task, long sequenc
   double loss_sum = 0;
   Index correct = 0, count = 0, seq_correct = 0;
   std::vector<Index> marker_right(static_cast<std::size_t>(task.max_tokens), 0), marker_seen(marker_right.size(), 0);
+  long nth = 0;  // under mpirun each rank evaluates every ranks-th chunk; every rank draws all of them
   for (long done = 0; done < sequences; done += chunk) {
     const Index n = std::min<Index>(chunk, sequences - done);
     const auto b = task.sample(rng, n);
+    if (nth++ % Processes::ranks() != (Processes::comm() ? Processes::comm()->rank() : 0)) continue;
     std::vector<float> logits(static_cast<std::size_t>(n * task.length * C));
     ws.reset();
     Context ctx(ws, false, 0);
@@ -74,6 +77,14 @@ Eval evaluate(Model& model, const data::SelectiveCopyingTask& task, long sequenc
       }
       seq_correct += all;
     }
+  }
+  if (auto* comm = Processes::comm()) {
+    std::vector<double> sums{loss_sum, double(correct), double(count), double(seq_correct)};
+    for (std::size_t i = 0; i < marker_seen.size(); ++i) sums.push_back(double(marker_right[i])), sums.push_back(double(marker_seen[i]));
+    comm->sum(sums);
+    loss_sum = sums[0], correct = Index(sums[1]), count = Index(sums[2]), seq_correct = Index(sums[3]);
+    for (std::size_t i = 0; i < marker_seen.size(); ++i)
+      marker_right[i] = Index(sums[4 + 2 * i]), marker_seen[i] = Index(sums[5 + 2 * i]);
   }
   Eval e{static_cast<long>(task.length), static_cast<long>(task.min_tokens), static_cast<long>(task.max_tokens),
          sequences, loss_sum / static_cast<double>(count), static_cast<double>(correct) / static_cast<double>(count),
@@ -118,18 +129,20 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
     load_parameters(Checkpoint::load(o.load), model->parameters());
     std::printf("parameters loaded from %s\n", o.load.c_str());
   }
-  std::printf("selective_copying: %s, %ld parameters, %d threads; train L=%ld-%ld with %ld-%ld of %ld tokens, %ld steps of %ld\n",
-              name.c_str(), static_cast<long>(model->parameters().count()), num_threads(), o.min_length, o.length, o.min_tokens,
-              o.max_tokens, o.vocab, o.steps, o.batch);
+  const long ranks = Processes::ranks();
+  std::printf("selective_copying: %s, %ld parameters, %d threads%s; train L=%ld-%ld with %ld-%ld of %ld tokens, %ld steps of %ld\n",
+              name.c_str(), static_cast<long>(model->parameters().count()), num_threads(),
+              ranks > 1 ? (" x " + std::to_string(ranks) + " processes").c_str() : "", o.min_length, o.length,
+              o.min_tokens, o.max_tokens, o.vocab, o.steps, o.batch * ranks);
   // Each step's length is uniform in [min_length, length] (all of a batch alike); k stays in its range.
   const auto draw = [&](Rng& data) {
     data::SelectiveCopyingTask step_task = train_task;
     if (o.min_length < o.length)
       step_task.length = o.min_length + static_cast<Index>(data.uniform_int(static_cast<std::uint64_t>(o.length - o.min_length + 1)));
-    return step_task.sample(data, o.batch);
+    return step_task.sample(data, o.batch * ranks);  // the global batch: each rank trains on its share
   };
   train::GeneratedBatches source(Rng(static_cast<std::uint64_t>(o.seed) * 7919 + 1), draw);
-  double train_seconds = 0;
+  double train_seconds = 0, communication_seconds = 0;
   if (o.steps > 0) {
     train::TrainerOptions to;
     to.max_steps = o.steps;
@@ -142,6 +155,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
     to.resume = o.resume;
     to.seed = static_cast<std::uint64_t>(o.seed);
     train::Trainer trainer(*model, source, to);
+    trainer.set_communicator(Processes::comm());
     trainer.set_describer([&](Checkpoint& ck) {
       describe_model(ck, *model, mo);
       ck.set("task", "selective_copying");
@@ -150,9 +164,14 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
       print_progress("train", p.step, p.total_steps, p.loss, p.accuracy, p.tokens_per_second, p.elapsed);
       return true;
     });
-    train_seconds = trainer.run().seconds;
+    const auto res = trainer.run();
+    train_seconds = res.seconds;
+    communication_seconds = res.communication_seconds;
+    if (ranks > 1)
+      std::printf("rank 0: %.2f s of %.2f s in all-reduce (and waiting for the other ranks)\n", communication_seconds,
+                  train_seconds);
   }
-  if (!o.save.empty()) {
+  if (!o.save.empty() && Processes::root()) {
     Checkpoint ck;
     describe_model(ck, *model, mo);
     ck.set("task", "selective_copying");
@@ -194,6 +213,8 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   j["params"] = static_cast<long>(model->parameters().count());
   j["train_seconds"] = train_seconds;
   j["threads"] = num_threads();
+  j["processes"] = Processes::ranks();
+  j["communication_seconds"] = communication_seconds;
   Json& c = j["config"];
   c["vocab"] = o.vocab;
   c["length"] = o.length;
@@ -211,6 +232,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   c["selective"]["C"] = !o.fixed_C;
   c["steps"] = o.steps;
   c["batch"] = o.batch;
+  c["global_batch"] = o.batch * Processes::ranks();
   c["lr"] = o.lr;
   c["warmup"] = o.warmup;
   c["weight_decay"] = o.weight_decay;
@@ -243,6 +265,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Processes processes(argc, argv);
   const std::string names = "mamba|s4d|s4|lssl";
   Cli cli("selective_copying", "train a sequence model on selective copying and test length generalisation");
   Options o;
@@ -264,7 +287,7 @@ int main(int argc, char** argv) {
   auto& fixed_B = cli.option<bool>("fixed-B", false, "make B input-independent (ablation)");
   auto& fixed_C = cli.option<bool>("fixed-C", false, "make C input-independent (ablation)");
   auto& steps = cli.option<long>("steps", 3000, "training steps");
-  auto& batch = cli.option<long>("batch", 64, "sequences per step");
+  auto& batch = cli.option<long>("batch", 64, "sequences per step (under mpirun: per process)");
   auto& lr = cli.option<double>("lr", 3e-3, "peak learning rate (AdamW, warm-up then cosine to 5%)");
   auto& warmup = cli.option<long>("warmup", 100, "warm-up steps");
   auto& wd = cli.option<double>("weight-decay", 0.1, "AdamW weight decay (not on norms, embeddings, biases, A_log, D, dt bias)");
@@ -293,7 +316,7 @@ int main(int argc, char** argv) {
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
     const Outcome outcome = train_and_evaluate(o, o.model);
-    if (!o.results.empty()) {
+    if (!o.results.empty() && Processes::root()) {
       save_json(outcome.json, o.results);
       std::printf("results written to %s\n", o.results.c_str());
     }
@@ -303,8 +326,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "selective_copying: %s\n", e.what());
-    return 1;
+  } catch (const std::exception& e) {
+    return Processes::fail("selective_copying", e.what());
   }
 }

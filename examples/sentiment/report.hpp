@@ -185,12 +185,12 @@ struct TableRow {
 /// accuracies go into `row` when given.
 inline Json evaluate_splits(Model& model, const data::TextEncoder& enc, const Splits& splits,
                             const std::vector<std::string>& classes, Index eval_batch, Workspace& ws,
-                            TableRow* row = nullptr) {
+                            TableRow* row = nullptr, ssm::dist::Communicator* comm = nullptr) {
   Json j = Json::object();
   for (auto [name, ds] : std::vector<std::pair<std::string, const data::TextDataset*>>{
            {"val", &splits.val}, {"test", &splits.test}, {"manual", splits.manual ? &*splits.manual : nullptr}}) {
     if (!ds) continue;
-    auto r = train::evaluate_classifier(model, data::encode_dataset(*ds, enc), eval_batch, ws);
+    auto r = train::evaluate_classifier(model, data::encode_dataset(*ds, enc), eval_batch, ws, comm);
     print_eval(name.c_str(), r, classes);
     j[name] = eval_json(r, classes);
     if (!row) continue;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/distributed.hpp"
 #include "report.hpp"
 
 using namespace sentiment;
@@ -103,6 +104,8 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
       enc = data::TextEncoder::build_subword(texts, max_len, so);
     }
   }
+  // Every rank tokenizes with rank 0's tokenizer (a subword model trained on each could differ).
+  if (Processes::comm() != nullptr) enc = data::TextEncoder::deserialize(Processes::share(enc.serialize()), "rank 0's tokenizer");
   if (!resume_ck) {
     if (!init_ck) mo.vocab = enc.vocab_size();
     mo.classes = static_cast<Index>(splits.classes.size());
@@ -127,12 +130,14 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
               static_cast<long>(train.total_tokens()), static_cast<long>(val.size()),
               static_cast<long>(splits.test.size()), splits.protocol.c_str());
 
-  train::DatasetBatches source(train, t.batch, t.trainer.seed,
+  // Under mpirun the data set's batches are global ones of ranks × --batch; each rank trains on its share.
+  train::DatasetBatches source(train, t.batch * Processes::ranks(), t.trainer.seed,
                                enc.kind() != data::TextEncoder::Kind::Byte ? t.word_dropout : 0.0);
   auto to = t.trainer;
   if (t.layer_decay < 1 || t.unfreeze_every > 0)
     to.lr_multiplier = train::layerwise_rates(mo.layers, t.layer_decay, t.unfreeze_every);
   train::Trainer trainer(*model, source, to);
+  trainer.set_communicator(Processes::comm());
   trainer.set_describer([&](Checkpoint& ck) {
     describe_model(ck, *model, mo, &enc);
     std::string cls;
@@ -142,7 +147,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     ck.set("program", "sentiment");
   });
   trainer.set_evaluator([&](Model& m, Workspace& ws) -> train::Evaluation {
-    return train::evaluate_classifier(m, val, t.eval_batch, ws);
+    return train::evaluate_classifier(m, val, t.eval_batch, ws, Processes::comm());
   });
   const long epochs = t.trainer.epochs;
   trainer.on_progress([&](const train::Progress& p) {
@@ -175,8 +180,9 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   j["training"] = training_json(res, t.trainer.out_dir, std::stol(best.checkpoint.require("trainer.epoch")));
   out.row.seconds_per_epoch = j["training"]["mean_seconds_per_epoch"].get<double>();
   std::printf("\nbest checkpoint (epoch %s) on the held-out splits:\n", best.checkpoint.require("trainer.epoch").c_str());
-  j["eval"] = evaluate_splits(*best.model, enc, splits, splits.classes, t.eval_batch, trainer.workspace(), &out.row);
-  if (!latency_lengths.empty()) {
+  j["eval"] = evaluate_splits(*best.model, enc, splits, splits.classes, t.eval_batch, trainer.workspace(), &out.row,
+                              Processes::comm());
+  if (!latency_lengths.empty() && Processes::root()) {  // timed alone: other ranks would share its cores
     j["latency"] = measure_latency(mo, latency_lengths, &out.row.latency);
     print_latency(out.row.latency);
   }
@@ -195,6 +201,7 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  Processes processes(argc, argv);
   Cli cli("sentiment", "sentiment classification end to end (train | eval | predict | compare | latency); see docs/sentiment.md");
   DataOptions d;
   TokenizerOptions tk;
@@ -230,7 +237,7 @@ int main(int argc, char** argv) {
   cli.bind("vocab-size", tk.vocab_size, "word or subword vocabulary size (with <pad> and <unk>)");
   cli.bind("min-count", tk.min_count, "word vocabulary: minimum training count");
   cli.bind("epochs", to.epochs, "epochs");
-  cli.bind("batch", t.batch, "sequences per step");
+  cli.bind("batch", t.batch, "sequences per step (under mpirun: per process)");
   cli.bind("eval-batch", t.eval_batch, "sequences per evaluation batch");
   cli.bind("max-steps", to.max_steps, "stop after this many steps in all (0: no limit)");
   cli.bind("time-budget", to.time_budget, "stop training after this many seconds (0: no limit)");
@@ -329,7 +336,7 @@ int main(int argc, char** argv) {
         auto r = train_model(splits, d, m, tk, tn, lengths);
         j["results"].push_back(r.json);
         rows.push_back(r.row);
-        if (!results.empty()) save_json(j, results);  // a partial table survives a crash later on
+        if (!results.empty() && Processes::root()) save_json(j, results);  // a partial table survives a crash later on
       }
       print_compare_table(rows, splits.manual.has_value(), lengths);
     } else if (command == "latency") {
@@ -386,13 +393,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sentiment: unknown command '%s'\n%s", command.c_str(), kUsage);
       return 2;
     }
-    if (!results.empty()) {
+    if (!results.empty() && Processes::root()) {
       save_json(j, results);
       std::printf("results written to %s\n", results.c_str());
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sentiment: %s\n", e.what());
-    return 1;
+    return Processes::fail("sentiment", e.what());
   }
 }
