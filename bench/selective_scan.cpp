@@ -14,6 +14,10 @@
 extern "C" __m512 _ZGVeN16v_expf(__m512);  // glibc libmvec: expf on 16 lanes
 #define SSM_BENCH_MVEC 1
 #endif
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SSM_BENCH_AVX2_POLY 1
+#endif
 
 using namespace ssm;
 
@@ -213,6 +217,38 @@ void BM_ExpfLibmvec(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * x.size());
 }
 BENCHMARK(BM_ExpfLibmvec);
+#endif
+#if defined(SSM_BENCH_AVX2_POLY)
+// The reference issue 15 names: a plain AVX2 exp as the classic vector math libraries write it (Cephes' scheme):
+// clamp, n = round(x·log2 e), r = x − n·ln 2 in two parts, a degree-6 Horner polynomial, 2ⁿ through an int
+// conversion and a shift. 8 lanes, no tricks; simd::exp must reach at least its rate.
+inline __m256 plain_exp_avx2(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+void BM_ExpPlainAvx2(benchmark::State& state) {
+  const Buffer<float>& x = exp_input();
+  Buffer<float> y(x.size());
+  for (auto _ : state) {
+    for (Index i = 0; i < x.size(); i += 8) _mm256_storeu_ps(y.data() + i, plain_exp_avx2(_mm256_loadu_ps(x.data() + i)));
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * x.size());
+}
+BENCHMARK(BM_ExpPlainAvx2);
 #endif
 BENCHMARK(BM_ExpSimd);
 BENCHMARK(BM_ExpfScalar);
