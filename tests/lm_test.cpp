@@ -459,6 +459,26 @@ TEST_CASE("auxiliary LM loss while fine-tuning: its value, its gradient by finit
   const auto back = ModelOptions::deserialize(o.serialize(), "test");
   CHECK(back.aux_lm == 0.25);
   CHECK(back.aux_lm_stride == 3);
+  {  // the initial Δ range reaches every Mamba layer: Δ₀ = softplus(dt_bias) inside [dt_min, dt_max]
+    auto narrow = o;
+    narrow.dt_min = 0.02, narrow.dt_max = 0.03;
+    const auto again = ModelOptions::deserialize(narrow.serialize(), "test");
+    CHECK(again.dt_min == 0.02);
+    CHECK(again.dt_max == 0.03);
+    auto m = make_model(again);
+    m->init(5);
+    Index checked = 0;
+    for (const ParamInfo& e : m->parameters().layout().entries()) {
+      if (!e.name.ends_with("dt_bias")) continue;
+      for (Index i = 0; i < e.size; ++i) {
+        const double dt = std::log1p(std::exp(double(m->parameters().values()[e.offset + i])));
+        CHECK(dt >= 0.02 * (1 - 1e-5));
+        CHECK(dt <= 0.03 * (1 + 1e-5));
+        ++checked;
+      }
+    }
+    CHECK(checked == 16);  // one layer, E·d = 2·8 channels
+  }
   CHECK(make_model(o)->parameters().layout().find("lm_head.weight") != nullptr);
   for (const std::string name : {"lstm", "transformer", "cnn"}) {
     auto bad = o;

@@ -26,6 +26,7 @@ struct Options {
   long vocab, length, min_length, min_tokens, max_tokens, test_length, test_min_tokens, test_max_tokens;
   long layers, dim, state, expand, conv;
   bool fixed_delta, fixed_B, fixed_C;
+  double dt_min, dt_max;
   long steps, batch, warmup, log_every, eval_n, seed, threads;
   double lr, weight_decay, clip, embed_std, target;
   std::string results, save, load, also_test, out;
@@ -94,10 +95,13 @@ Eval evaluate(Model& model, const data::SelectiveCopyingTask& task, long sequenc
   return e;
 }
 
-/// The results document and the token accuracy at the training length.
+/// The results document, and what the comparison table of several models needs.
 struct Outcome {
   Json json;
-  double accuracy;
+  double accuracy;  ///< token accuracy at the training length
+  long params;
+  double train_seconds;
+  std::vector<Eval> evals;
 };
 
 /// The longest sequence the program will feed the model (S4's kernel is built for a fixed l_max).
@@ -122,7 +126,8 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   const ModelOptions mo{.name = name, .head = "token", .vocab = C, .classes = C, .dim = o.dim, .layers = o.layers,
                         .max_length = longest_length(o), .dropout = 0.0, .state = o.state, .expand = o.expand,
                         .conv = o.conv, .selective_delta = !o.fixed_delta, .selective_B = !o.fixed_B,
-                        .selective_C = !o.fixed_C, .embed_std = o.embed_std, .hippo = "legs"};
+                        .selective_C = !o.fixed_C, .dt_min = o.dt_min, .dt_max = o.dt_max, .embed_std = o.embed_std,
+                        .hippo = "legs"};
   auto model = make_model(mo);
   model->init(static_cast<std::uint64_t>(o.seed));
   if (!o.load.empty()) {
@@ -230,6 +235,8 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   c["selective"]["delta"] = !o.fixed_delta;
   c["selective"]["B"] = !o.fixed_B;
   c["selective"]["C"] = !o.fixed_C;
+  c["dt_min"] = o.dt_min;
+  c["dt_max"] = o.dt_max;
   c["steps"] = o.steps;
   c["batch"] = o.batch;
   c["global_batch"] = o.batch * Processes::ranks();
@@ -259,7 +266,30 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
     for (double a : e.by_marker) markers.push_back(a);
     r["by_marker"] = markers;
   }
-  return {j, evals.front().accuracy};
+  return {j, evals.front().accuracy, static_cast<long>(model->parameters().count()), train_seconds, evals};
+}
+
+/// One row per model, one column per test set (the training length first, then the test length, then --also-test).
+void print_comparison(const std::vector<std::string>& models, const std::vector<Outcome>& outcomes, long vocab) {
+  const std::vector<Eval>& sets = outcomes.front().evals;
+  const long train_length = sets.front().length;
+  std::printf("\nSelective copying, token accuracy at the marker positions (%ld held-out sequences per set; trained on L <= %ld)\n\n",
+              static_cast<long>(sets.front().sequences), train_length);
+  std::printf("| model | params | train s |");
+  for (const Eval& e : sets) {
+    const long ratio = e.length % train_length == 0 ? e.length / train_length : 0;
+    std::printf(" L=%ld, %ld-%ld tok.%s |", e.length, e.min_tokens, e.max_tokens,
+                ratio > 1 ? (" (" + std::to_string(ratio) + "x)").c_str() : "");
+  }
+  std::printf("\n|---|---:|---:|");
+  for (std::size_t i = 0; i < sets.size(); ++i) std::printf("---:|");
+  std::printf("\n");
+  for (std::size_t m = 0; m < models.size(); ++m) {
+    std::printf("| %s | %ld | %.1f |", models[m].c_str(), outcomes[m].params, outcomes[m].train_seconds);
+    for (const Eval& e : outcomes[m].evals) std::printf(" %.2f%% |", 100 * e.accuracy);
+    std::printf("\n");
+  }
+  std::printf("\n(chance: 1 in %ld data tokens, %.1f%%)\n", vocab, 100.0 / static_cast<double>(vocab));
 }
 
 }  // namespace
@@ -269,7 +299,7 @@ int main(int argc, char** argv) {
   const std::string names = "mamba|s4d|s4|lssl";
   Cli cli("selective_copying", "train a sequence model on selective copying and test length generalisation");
   Options o;
-  auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names);
+  auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names + "; several comma-separated (mamba,s4d) train in turn on the same data and end with one comparison table");
   auto& vocab = cli.option<long>("vocab", 30, "distinct data tokens");
   auto& length = cli.option<long>("length", 64, "training sequence length (noise region + markers)");
   auto& min_length = cli.option<long>("min-length", 0, "shortest training length; each step draws L in [min-length, length] (0: always length)");
@@ -286,6 +316,8 @@ int main(int argc, char** argv) {
   auto& fixed_delta = cli.option<bool>("fixed-delta", false, "make Δ input-independent (ablation)");
   auto& fixed_B = cli.option<bool>("fixed-B", false, "make B input-independent (ablation)");
   auto& fixed_C = cli.option<bool>("fixed-C", false, "make C input-independent (ablation)");
+  auto& dt_min = cli.option<double>("dt-min", 1e-3, "Mamba: smallest initial Δ (log-uniform in [dt-min, dt-max])");
+  auto& dt_max = cli.option<double>("dt-max", 0.1, "Mamba: largest initial Δ");
   auto& steps = cli.option<long>("steps", 3000, "training steps");
   auto& batch = cli.option<long>("batch", 64, "sequences per step (under mpirun: per process)");
   auto& lr = cli.option<double>("lr", 3e-3, "peak learning rate (AdamW, warm-up then cosine to 5%)");
@@ -297,7 +329,7 @@ int main(int argc, char** argv) {
   auto& log_every = cli.option<long>("log-every", 100, "steps between progress lines");
   auto& seed = cli.option<long>("seed", 1, "random seed (data and initialisation)");
   auto& threads = cli.option<long>("threads", 0, "threads (0 = all cores)");
-  auto& target = cli.option<double>("target", 0.0, "exit with status 1 when the training-length accuracy is below this");
+  auto& target = cli.option<double>("target", 0.0, "exit with status 1 when the (first) model's training-length accuracy is below this");
   auto& results = cli.option<std::string>("results", "", "write results JSON here");
   auto& save = cli.option<std::string>("save", "", "write the trained parameters to this checkpoint");
   auto& load = cli.option<std::string>("load", "", "start from this checkpoint (with --steps 0: evaluate only)");
@@ -306,23 +338,39 @@ int main(int argc, char** argv) {
   auto& resume = cli.option<bool>("resume", false, "continue the run in --out from its last.ckpt");
   cli.parse(argc, argv);
   o = {model, vocab, length, min_length <= 0 ? length : min_length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
-       fixed_delta, fixed_B, fixed_C, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
+       fixed_delta, fixed_B, fixed_C, dt_min, dt_max, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
        clip, embed_std, target, results, save, load, also_test, out, resume};
   try {
     set_num_threads(static_cast<int>(threads));
-    SSM_CHECK(o.model == "mamba" || o.model == "s4d" || o.model == "s4" || o.model == "lssl", "unknown --model '",
-              o.model, "'; this program trains: ", names);
+    std::vector<std::string> models;  // "mamba,s4d": each trained in turn on the same data, then one table
+    for (std::size_t at = 0; at <= o.model.size();) {
+      const std::size_t end = std::min(o.model.find(',', at), o.model.size());
+      const std::string name = o.model.substr(at, end - at);
+      SSM_CHECK(name == "mamba" || name == "s4d" || name == "s4" || name == "lssl", "unknown --model '", name,
+                "'; this program trains: ", names, " (or several, comma-separated)");
+      models.push_back(name);
+      at = end + 1;
+    }
     SSM_CHECK((o.steps > 0 || !o.load.empty()) && o.steps >= 0 && o.batch > 0 && o.eval_n > 0,
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
-    const Outcome outcome = train_and_evaluate(o, o.model);
+    std::vector<Outcome> outcomes;
+    for (const std::string& name : models) outcomes.push_back(train_and_evaluate(o, name));
+    if (outcomes.size() > 1) print_comparison(models, outcomes, o.vocab);
     if (!o.results.empty() && Processes::root()) {
-      save_json(outcome.json, o.results);
+      Json doc = outcomes.front().json;
+      if (outcomes.size() > 1) {  // several models: {"task", "models": [one document per model, in --model order]}
+        doc = Json::object();
+        doc["task"] = "selective_copying";
+        doc["models"] = Json::array();
+        for (const Outcome& r : outcomes) doc["models"].push_back(r.json);
+      }
+      save_json(doc, o.results);
       std::printf("results written to %s\n", o.results.c_str());
     }
-    if (outcome.accuracy < o.target) {
-      std::fprintf(stderr, "selective_copying: accuracy %.2f%% at the training length is below the target %.2f%%\n",
-                   100 * outcome.accuracy, 100 * o.target);
+    if (outcomes.front().accuracy < o.target) {
+      std::fprintf(stderr, "selective_copying: %s's accuracy %.2f%% at the training length is below the target %.2f%%\n",
+                   models.front().c_str(), 100 * outcomes.front().accuracy, 100 * o.target);
       return 1;
     }
     return 0;

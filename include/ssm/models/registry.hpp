@@ -45,6 +45,7 @@ struct ModelOptions {
   std::string pooling = "mean";     ///< classifier head of the SSM models: mean | max | last
   Index expand = 2, conv = 4;       ///< Mamba: expansion E and convolution taps
   bool selective_delta = true, selective_B = true, selective_C = true;  ///< Mamba selectivity (ablations)
+  double dt_min = 1e-3, dt_max = 0.1;  ///< Mamba: initial Δ log-uniform in [dt_min, dt_max] (the reference's range)
   double embed_std = 0.02;          ///< SSM models: initial embedding standard deviation
   std::string hippo = "legt";       ///< lssl: legt | legs
   bool tie_embeddings = false;      ///< lm head (or aux lm_head): the output weight is the input embedding table
@@ -60,7 +61,7 @@ struct ModelOptions {
     f("bidirectional", o.bidirectional), f("pooling", o.pooling), f("expand", o.expand), f("conv", o.conv);
     f("selective_delta", o.selective_delta), f("selective_B", o.selective_B), f("selective_C", o.selective_C);
     f("embed_std", o.embed_std), f("hippo", o.hippo), f("tie_embeddings", o.tie_embeddings);
-    f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride);
+    f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride), f("dt_min", o.dt_min), f("dt_max", o.dt_max);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -208,6 +209,8 @@ inline const std::vector<ModelEntry>& model_registry() {
          mc.selective_delta = o.selective_delta;
          mc.selective_B = o.selective_B;
          mc.selective_C = o.selective_C;
+         mc.dt_min = o.dt_min;
+         mc.dt_max = o.dt_max;
          return o.bidirectional ? make_sequence_model<BiMamba>(o, mc) : make_sequence_model<Mamba>(o, mc);
        }},
       {"s4d", "S4D-Lin, ZOH (layers x d_model, state 64, GELU; bidirectional)",
