@@ -3,6 +3,7 @@
 // texts), and --config FILE.json, whose keys are option names (command-line options override them).
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <istream>
 #include <memory>
@@ -49,6 +50,18 @@ class JsonConfig final : public CLI::Config {
     return out;
   }
 };
+
+/// "a,b,,c" → {"a", "b", "c"}: the items of a comma-separated option, empty ones dropped.
+inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= s.size()) {
+    const std::size_t next = std::min(s.find(sep, at), s.size());
+    if (next > at) out.push_back(s.substr(at, next - at));
+    at = next + 1;
+  }
+  return out;
+}
 
 class Cli {
  public:

@@ -2,11 +2,16 @@
 // --init-from`): `pretrain` (documents packed into windows with an end-of-text token, the library's trainer, train
 // and held-out perplexity, best/last checkpoints with the tokenizer inside, --resume, --time-budget), `eval`
 // (perplexity of a checkpoint on a corpus) and `generate` (prompt in, sampled text out; the SSMs step recurrently,
-// one step per token; the LSTM and Transformer run a forward over the text so far). See docs/pretraining.md.
+// one step per token; the LSTM and Transformer run a forward over the text so far), `logits` (a model's logits for
+// given token ids, as float32 for comparison with another implementation) and `export` (a Mamba LM as a Hugging
+// Face MambaForCausalLM directory). eval, generate and logits also read Hugging Face checkpoints (--hf-dir DIR:
+// config.json, model.safetensors, tokenizer.json). See docs/pretraining.md and docs/huggingface.md.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,8 @@
 #include "common/distributed.hpp"
 #include "common/json.hpp"
 #include "common/progress.hpp"
+#include "ssm/interop/bpe_tokenizer.hpp"
+#include "ssm/interop/hf.hpp"
 #include "ssm/models/generate.hpp"
 #include "ssm/models/registry.hpp"
 #include "ssm/ssm.hpp"
@@ -25,10 +32,12 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kUsage =
-    "usage: lm pretrain|eval|generate [options]\n"
+    "usage: lm pretrain|eval|generate|logits|export [options]\n"
     "  pretrain --corpus SPEC [--corpus SPEC ...] --model mamba --out DIR   train a language model\n"
     "  eval     --checkpoint FILE --corpus SPEC                             perplexity on a corpus\n"
-    "  generate --checkpoint FILE --prompt TEXT                             sample a continuation\n"
+    "  generate --checkpoint FILE | --hf-dir DIR  --prompt TEXT             sample a continuation\n"
+    "  logits   --checkpoint FILE | --hf-dir DIR  --tokens 1,2,3 --out F    float32 [T, vocab] logits\n"
+    "  export   --checkpoint FILE --hf-dir DIR                              as MambaForCausalLM\n"
     "SPEC: DIR (each *.txt a document) | FILE.tsv[.gz] (label<TAB>text) | FILE.csv[.gz]:COLUMN\n"
     "      | FILE (a document per line)\n";
 
@@ -43,6 +52,34 @@ data::Corpus read_all(const std::vector<std::string>& specs) {
 void print_lm_eval(const char* what, const train::LanguageModelEvaluation& e) {
   std::printf("%s: loss %.4f  perplexity %.2f  %.3f bits/token  next-token accuracy %.2f%%  (%ld tokens, %.1f s)\n",
               what, e.loss, e.perplexity, e.bits_per_token, 100 * e.accuracy, static_cast<long>(e.tokens), e.seconds);
+}
+
+/// Token ids from "1,2,3"; each must be an id of the model's vocabulary.
+std::vector<std::int32_t> parse_ids(const std::string& s, Index vocab, const char* option) {
+  std::vector<std::int32_t> ids;
+  for (auto& item : split_list(s)) {
+    std::size_t used = 0;
+    long v = -1;
+    try {
+      v = std::stol(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    SSM_CHECK(used == item.size() && v >= 0 && v < vocab, option, ": '", item, "' is not a token id in [0, ", vocab,
+              ")");
+    ids.push_back(static_cast<std::int32_t>(v));
+  }
+  SSM_CHECK(!ids.empty(), option, ": no token ids given (e.g. ", option, " 1,2,3)");
+  return ids;
+}
+
+/// The model of --checkpoint FILE (this library's) or --hf-dir DIR (Hugging Face's), exactly one of them.
+LoadedModel load_either(const std::string& checkpoint, const std::string& hf_dir, const std::string& command) {
+  SSM_CHECK(checkpoint.empty() != hf_dir.empty(), command, " needs --checkpoint FILE or --hf-dir DIR (one of them)");
+  auto l = checkpoint.empty() ? hf::load_model(hf_dir) : load_model(checkpoint);
+  SSM_CHECK(l.options.head == "lm", "'", checkpoint.empty() ? hf_dir : checkpoint, "' holds a ", l.options.head,
+            " model, not a language model");
+  return l;
 }
 
 Json lm_eval_json(const train::LanguageModelEvaluation& e) {
@@ -63,7 +100,7 @@ int main(int argc, char** argv) {
   to.warmup_fraction = 0.02;
   to.min_lr_ratio = 0.1;
   to.out_dir = "lm_out";
-  std::string tokenizer = "word", checkpoint, prompt, results;
+  std::string tokenizer = "word", checkpoint, hf_dir, prompt, results, tokens_arg, logits_out, prompt_ids;
   data::SubwordOptions subword;
   Index vocab_size = 16000, min_count = 3, window = 256, batch = 16, eval_batch = 32;
   double held_out = 0.02;
@@ -101,7 +138,11 @@ int main(int argc, char** argv) {
   cli.bind("log-seconds", to.log_seconds, "seconds between progress lines");
   cli.bind("checkpoint", checkpoint, "eval / generate: the language model");
   cli.bind("prompt", prompt, "generate: the text to continue");
-  cli.bind("tokens", gen.max_tokens, "generate: tokens to sample");
+  cli.bind("tokens", tokens_arg, "generate: tokens to sample (default 60); logits: the token ids, e.g. 1,2,3");
+  cli.bind("hf-dir", hf_dir, "generate / logits: a Hugging Face checkpoint directory; export: where to write one");
+  cli.bind("prompt-ids", prompt_ids, "generate: the prompt as token ids (e.g. 1,2,3) instead of text");
+  cli.bind("out-logits", logits_out, "logits: the float32 little-endian [T, vocab] file to write (or --out FILE)");
+  cli.bind("head-bias", mo.head_bias, "pretrain: a bias on the logits (export to Hugging Face needs none)");
   cli.bind("temperature", gen.temperature, "generate: softmax temperature (0: greedy)");
   cli.bind("top-k", gen.top_k, "generate: sample among the k most likely tokens (0: all)");
   cli.bind("top-p", gen.top_p, "generate: nucleus sampling mass (1: off)");
@@ -208,24 +249,78 @@ int main(int argc, char** argv) {
       print_lm_eval(checkpoint.c_str(), e);
       j["eval"] = lm_eval_json(e);
     } else if (command == "generate") {
-      SSM_CHECK(!checkpoint.empty(), "generate needs --checkpoint FILE");
-      auto l = load_model(checkpoint);
-      SSM_CHECK(l.tokenizer && l.options.head == "lm", "'", checkpoint, "' is not a language model with a tokenizer");
-      data::TextEncoder enc = *l.tokenizer;
-      enc.set_max_length(1 << 30);
-      std::vector<std::int32_t> ids{data::eot_id(enc)};  // a document starts after an end-of-text
-      if (!prompt.empty())
-        for (auto id : enc.encode(prompt)) ids.push_back(id);
-      gen.stop = data::eot_id(enc);
+      auto l = load_either(checkpoint, hf_dir, "generate");
+      if (!tokens_arg.empty()) gen.max_tokens = parse_ids(tokens_arg, 1 << 30, "--tokens").front();
+      // The tokenizer: the checkpoint's own, or the Hugging Face directory's tokenizer.json (ids only without one).
+      std::optional<hf::BpeTokenizer> bpe;
+      std::optional<data::TextEncoder> enc;
+      std::vector<std::int32_t> ids;
+      if (l.tokenizer) {
+        enc = *l.tokenizer;
+        enc->set_max_length(1 << 30);
+        ids.push_back(data::eot_id(*enc));  // a document starts after an end-of-text
+        gen.stop = data::eot_id(*enc);
+      } else if (!hf_dir.empty() && fs::exists(fs::path(hf_dir) / "tokenizer.json")) {
+        bpe = hf::BpeTokenizer::from_file((fs::path(hf_dir) / "tokenizer.json").string());
+        if (auto eos = bpe->token_to_id("<|endoftext|>")) gen.stop = *eos;
+      }
+      if (!prompt_ids.empty()) {
+        for (auto id : parse_ids(prompt_ids, l.model->classes(), "--prompt-ids")) ids.push_back(id);
+      } else if (!prompt.empty()) {
+        SSM_CHECK(enc || bpe, "'", hf_dir, "' has no tokenizer.json: give the prompt as --prompt-ids 1,2,3");
+        for (auto id : enc ? enc->encode(prompt) : bpe->encode(prompt)) ids.push_back(id);
+      }
+      SSM_CHECK(!ids.empty(), "generate: give a --prompt (or --prompt-ids) to continue");
       Rng rng(static_cast<std::uint64_t>(seed), 5);
       Stopwatch clock;
       const auto out = generate(*l.model, ids, gen, rng);
       const double s = clock.seconds();
-      const std::string text = enc.decode(out);
-      std::printf("%s%s%s\n", prompt.c_str(), prompt.empty() ? "" : " ", text.c_str());
+      std::string text;
+      if (enc) {
+        text = enc->decode(out);
+        std::printf("%s%s%s\n", prompt.c_str(), prompt.empty() ? "" : " ", text.c_str());
+      } else if (bpe) {
+        text = bpe->decode(out);
+        std::printf("%s%s\n", prompt.c_str(), text.c_str());
+      } else {
+        for (auto id : out) text += (text.empty() ? "" : ",") + std::to_string(id);
+        std::printf("generated ids: %s\n", text.c_str());
+      }
       std::printf("(%zu prompt + %zu generated tokens in %.2f s, %.1f tokens/s)\n", ids.size(), out.size(), s,
                   static_cast<double>(ids.size() + out.size()) / std::max(s, 1e-9));
       j["generate"] = {{"prompt", prompt}, {"text", text}, {"tokens", out.size()}, {"seconds", s}};
+    } else if (command == "logits") {
+      auto l = load_either(checkpoint, hf_dir, "logits");
+      if (logits_out.empty() && cli.given("out")) logits_out = to.out_dir;  // `lm logits --out FILE`
+      SSM_CHECK(!logits_out.empty(), "logits needs --out FILE (float32 little-endian [T, vocab])");
+      const Index V = l.model->classes();
+      const auto ids = parse_ids(tokens_arg, V, "--tokens");
+      const Index T = static_cast<Index>(ids.size());
+      std::vector<float> logits(static_cast<std::size_t>(T * V));
+      Workspace ws;
+      Context ctx(ws, false, 0);
+      Stopwatch clock;
+      l.model->forward(View<const std::int32_t, 2>(ids.data(), {1, T}), {}, View<float, 2>(logits.data(), {T, V}), ctx);
+      const double s = clock.seconds();
+      std::ofstream out(logits_out, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+      out.close();
+      SSM_CHECK(out.good(), "writing '", logits_out, "' failed");
+      std::printf("logits [%ld, %ld] float32 written to %s (%.3f s)\n", static_cast<long>(T), static_cast<long>(V),
+                  logits_out.c_str(), s);
+      j["logits"] = {{"tokens", static_cast<long>(T)}, {"vocab", static_cast<long>(V)}, {"file", logits_out}};
+    } else if (command == "export") {
+      SSM_CHECK(!checkpoint.empty() && !hf_dir.empty(), "export needs --checkpoint FILE and --hf-dir DIR");
+      auto l = load_model(checkpoint);
+      hf::TokenIds ids;
+      if (l.tokenizer) ids.bos = ids.eos = data::eot_id(*l.tokenizer);
+      ids.pad = l.options.padding_idx >= 0 ? l.options.padding_idx : 0;
+      hf::export_model(*l.model, l.options, hf_dir, ids);
+      std::printf("exported %s (%ld parameters) to %s: config.json, model.safetensors (MambaForCausalLM)\n",
+                  checkpoint.c_str(), static_cast<long>(l.model->parameters().count()), hf_dir.c_str());
+      if (l.tokenizer)
+        std::printf("note: the tokenizer (%s) stays in %s; Hugging Face tools need their own tokenizer.json\n",
+                    l.tokenizer->kind_name(), checkpoint.c_str());
     } else {
       std::fprintf(stderr, "lm: unknown command '%s'\n%s", command.c_str(), kUsage);
       return 2;

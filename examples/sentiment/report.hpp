@@ -278,15 +278,6 @@ inline Json predict_text(Model& model, const data::TextEncoder& enc, const std::
   return j;
 }
 
-/// "a,b,,c" → {a, b, c}.
-inline std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string n; std::getline(ss, n, ',');)
-    if (!n.empty()) v.push_back(n);
-  return v;
-}
-
 /// The class names a sentiment checkpoint stores, one per line.
 inline std::vector<std::string> class_names(const Checkpoint& ck) {
   std::vector<std::string> v;

@@ -51,6 +51,13 @@ struct ModelOptions {
   bool tie_embeddings = false;      ///< lm head (or aux lm_head): the output weight is the input embedding table
   double aux_lm = 0;                ///< SSM classifiers: weight of the auxiliary next-token loss (0: off)
   Index aux_lm_stride = 1;          ///< … computed at every this-many-th position
+  // The shape of imported Hugging Face checkpoints (ssm/interop/hf.hpp); the defaults are this library's own models.
+  Index dt_rank = 0;                ///< Mamba: rank of Δ's projection (0: ceil(dim / 16))
+  bool proj_bias = false;           ///< Mamba: biases on in_proj and out_proj
+  bool conv_bias = true;            ///< Mamba: bias on the causal convolution
+  Index padding_idx = 0;            ///< SSM stacks: the embedding row kept at zero (-1: none, as Hugging Face's)
+  double norm_eps = 1e-5;           ///< SSM stacks: RMSNorm epsilon
+  bool head_bias = true;            ///< SSM stacks: a bias on the head's logits (Hugging Face's lm_head has none)
 
   /// Calls f(key, member) for every option of o (const or not), in the order they are stored.
   template <class Self, class F>
@@ -62,6 +69,8 @@ struct ModelOptions {
     f("selective_delta", o.selective_delta), f("selective_B", o.selective_B), f("selective_C", o.selective_C);
     f("embed_std", o.embed_std), f("hippo", o.hippo), f("tie_embeddings", o.tie_embeddings);
     f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride), f("dt_min", o.dt_min), f("dt_max", o.dt_max);
+    f("dt_rank", o.dt_rank), f("proj_bias", o.proj_bias), f("conv_bias", o.conv_bias), f("padding_idx", o.padding_idx);
+    f("norm_eps", o.norm_eps), f("head_bias", o.head_bias);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -119,8 +128,9 @@ std::unique_ptr<Model> make_sequence_model(const ModelOptions& o, typename Mixer
   using M = SequenceModel<float, Mixer, backend::Default>;
   SequenceModelConfig c{.vocab = o.vocab, .d_model = o.dim, .n_layers = o.layers, .classes = o.outputs(),
                         .head = o.per_token() ? Head::Token : Head::Pool, .pooling = parse_pooling(o.pooling),
-                        .dropout = o.dropout, .embed_init_std = o.embed_std,
-                        .tie_embeddings = o.tie_embeddings, .aux_lm = o.aux_lm, .aux_lm_stride = o.aux_lm_stride};
+                        .dropout = o.dropout, .padding_idx = static_cast<std::int32_t>(o.padding_idx),
+                        .embed_init_std = o.embed_std, .norm_eps = o.norm_eps, .tie_embeddings = o.tie_embeddings,
+                        .aux_lm = o.aux_lm, .aux_lm_stride = o.aux_lm_stride, .head_bias = o.head_bias};
   return std::make_unique<ModelAdapter<M>>(o.outputs(), o.per_token(), max_len, c, mc);
 }
 
@@ -211,6 +221,9 @@ inline const std::vector<ModelEntry>& model_registry() {
          mc.selective_C = o.selective_C;
          mc.dt_min = o.dt_min;
          mc.dt_max = o.dt_max;
+         mc.dt_rank = o.dt_rank;
+         mc.bias = o.proj_bias;
+         mc.conv_bias = o.conv_bias;
          return o.bidirectional ? make_sequence_model<BiMamba>(o, mc) : make_sequence_model<Mamba>(o, mc);
        }},
       {"s4d", "S4D-Lin, ZOH (layers x d_model, state 64, GELU; bidirectional)",

@@ -69,6 +69,7 @@ struct SequenceModelConfig {
   bool tie_embeddings = false;      ///< the head over the vocabulary (token head, or lm_head) reuses the embedding table
   double aux_lm = 0.0;              ///< pooled head: weight of the auxiliary next-token loss (0: no lm_head)
   Index aux_lm_stride = 1;          ///< the auxiliary loss reads every this-many-th position
+  bool head_bias = true;            ///< the head's logits have a bias (Hugging Face's lm_head has none)
 };
 
 template <Real T, template <class, class> class Mixer, Backend Bk = backend::Default>
@@ -134,7 +135,7 @@ class SequenceModel {
     }
     norm_f_ = nn::RmsNorm<T, Bk>(layout_, "norm_f", cfg.d_model, cfg.norm_eps);
     head_ = nn::ClassifierHead<T, Bk>(layout_, "head", cfg.d_model, cfg.classes, cfg.dropout, /*stream=*/0x5E9,
-                                      cfg.pooling, cfg.tie_embeddings && cfg.head == Head::Token);
+                                      cfg.pooling, cfg.tie_embeddings && cfg.head == Head::Token, cfg.head_bias);
     if (cfg.aux_lm > 0)
       lm_head_ = nn::ClassifierHead<T, Bk>(layout_, "lm_head", cfg.d_model, cfg.vocab, 0.0, /*stream=*/0x5EA,
                                            Pooling::Mean, cfg.tie_embeddings);

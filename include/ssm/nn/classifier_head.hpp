@@ -3,7 +3,7 @@
 //   forward:        features {N, D}                    → logits {N, C}   (per token, or already pooled)
 //   forward_pooled: x {B, L, D}, lengths {B} → Pool     → logits {B, C}
 // The Linear is registered under the head's name, so checkpoints name its parameters "<name>.weight/.bias".
-// A tied head (language models: Press & Wolf 2017) registers only "<name>.bias"; the model binds its weight to the
+// A tied head (language models: Press & Wolf 2017) registers only "<name>.bias" (or nothing, without a bias); the model binds its weight to the
 // input embedding's table {vocab, D}, whose values it reads and whose gradient it accumulates into.
 #pragma once
 
@@ -29,10 +29,11 @@ class ClassifierHead {
   };
 
   ClassifierHead() = default;
-  /// `stream` is the dropout's mask stream (see Dropout); `pooling` is used by forward_pooled only.
+  /// `stream` is the dropout's mask stream (see Dropout); `pooling` is used by forward_pooled only; bias = false
+  /// leaves the logits without a bias (Hugging Face's lm_head has none).
   ClassifierHead(ParamLayout& layout, std::string_view name, Index in, Index classes, double dropout,
-                 std::uint64_t stream, Pooling pooling = Pooling::Mean, bool tied = false)
-      : linear_(layout, name, in, classes, /*bias=*/true, /*own_weight=*/!tied), drop_(dropout, stream), pool_(pooling) {}
+                 std::uint64_t stream, Pooling pooling = Pooling::Mean, bool tied = false, bool bias = true)
+      : linear_(layout, name, in, classes, bias, /*own_weight=*/!tied), drop_(dropout, stream), pool_(pooling) {}
 
   bool tied() const { return !linear_.owns_weight(); }
   Index in_features() const { return linear_.in_features(); }
