@@ -58,6 +58,7 @@
 #include "ssm/layers/lssl.hpp"
 #include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/mamba.hpp"
+#include "ssm/layers/mamba2.hpp"
 #include "ssm/layers/s4.hpp"
 #include "ssm/layers/s4d.hpp"
 
