@@ -2,7 +2,8 @@
 // file, F16/BF16 decoding), and MambaForCausalLM checkpoints: a tiny random one written in the exact layout
 // `transformers` saves (names, {E, 1, K} convolutions, dt_proj.bias, tied lm_head), imported and run against an
 // independent double-precision implementation of the same architecture (transformers' MambaMixer.slow_forward,
-// written out here), exported and re-imported bit for bit, and sharded like model.safetensors.index.json.
+// written out here), exported and re-imported bit for bit, and sharded like model.safetensors.index.json; the same
+// for Mamba2ForCausalLM (transformers' Mamba2Mixer.torch_forward written out as a sequential recurrence).
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -422,5 +423,182 @@ TEST_SUITE("interop") {
     CHECK_THROWS_WITH_AS(hf::load_model((dir.path / "type").string()), doctest::Contains("model_type 'llama'"), Error);
     fs::create_directories(dir.path / "none");
     CHECK_THROWS_WITH_AS(hf::load_model((dir.path / "none").string()), doctest::Contains("has no config.json"), Error);
+  }
+}
+
+// ---- Mamba2ForCausalLM -----------------------------------------------------------------------------------------
+
+namespace {
+
+/// vocab 11, hidden 8, expand 2 (E = 16) in H = 4 heads of P = 4, G = 2 groups of N = 3 states, conv 3, chunk 5 (so
+/// a 13-token input crosses chunk boundaries), 2 layers; config.json as transformers writes it, Infinity included.
+struct TinyMamba2 {
+  int V = 11, d = 8, E = 16, H = 4, P = 4, G = 2, N = 3, K = 3, layers = 2;
+  int conv_dim = E + 2 * G * N, proj = 2 * E + 2 * G * N + H;
+  std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<float>>> t;
+
+  explicit TinyMamba2(std::uint64_t seed) {
+    Rng rng(seed);
+    const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double lo, double hi) {
+      std::int64_t n = 1;
+      for (auto s : shape) n *= s;
+      t[name] = {shape, test::random_vector<float>(n, rng, lo, hi)};
+    };
+    add("backbone.embeddings.weight", {V, d}, -1, 1);
+    for (int i = 0; i < layers; ++i) {
+      const std::string p = "backbone.layers." + std::to_string(i) + ".";
+      add(p + "norm.weight", {d}, 0.5, 1.5);
+      add(p + "mixer.in_proj.weight", {proj, d}, -0.4, 0.4);
+      add(p + "mixer.conv1d.weight", {conv_dim, 1, K}, -0.6, 0.6);
+      add(p + "mixer.conv1d.bias", {conv_dim}, -0.3, 0.3);
+      add(p + "mixer.dt_bias", {H}, -3, -1);
+      add(p + "mixer.A_log", {H}, -0.5, 1.5);
+      add(p + "mixer.D", {H}, -1, 1);
+      add(p + "mixer.norm.weight", {E}, 0.5, 1.5);
+      add(p + "mixer.out_proj.weight", {d, E}, -0.3, 0.3);
+    }
+    add("backbone.norm_f.weight", {d}, 0.5, 1.5);
+  }
+
+  static std::string config(const std::string& limit = "[0.0, Infinity]") {
+    return R"({"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "num_heads": 4, "head_dim": 4,
+      "vocab_size": 11, "hidden_size": 8, "state_size": 3, "num_hidden_layers": 2, "layer_norm_epsilon": 1e-05,
+      "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "expand": 2, "conv_kernel": 3, "n_groups": 2,
+      "use_bias": false, "use_conv_bias": true, "hidden_act": "silu", "initializer_range": 0.1,
+      "residual_in_fp32": true, "time_step_rank": 1, "time_step_min": 0.001, "time_step_max": 0.1,
+      "time_step_floor": 0.0001, "time_step_limit": )" + limit + R"(, "rescale_prenorm_residual": false,
+      "use_cache": true, "rms_norm": true, "chunk_size": 5, "tie_word_embeddings": true})";
+  }
+
+  void write(const fs::path& dir, const std::string& limit = "[0.0, Infinity]") const {
+    fs::create_directories(dir);
+    std::ofstream(dir / "config.json") << config(limit);
+    safetensors::Writer w;
+    for (auto& [name, sv] : t) w.add<float>(name, sv.second, sv.first);
+    w.save((dir / "model.safetensors").string());
+  }
+
+  double at(const std::string& name, std::int64_t i) const { return t.at(name).second[static_cast<std::size_t>(i)]; }
+
+  /// Mamba2ForCausalLM's forward in double, step by step (the recurrence, not the chunked form): logits {L, V}.
+  std::vector<double> logits(const std::vector<int>& tokens) const {
+    const int L = static_cast<int>(tokens.size());
+    const auto silu = [](double x) { return x / (1 + std::exp(-x)); };
+    const auto softplus = [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); };
+    const auto rmsnorm = [&](const std::vector<double>& h, const std::string& w) {
+      std::vector<double> out(h.size());
+      for (int l = 0; l < L; ++l) {
+        double ss = 0;
+        for (int j = 0; j < d; ++j) ss += h[l * d + j] * h[l * d + j];
+        const double r = 1 / std::sqrt(ss / d + 1e-5);
+        for (int j = 0; j < d; ++j) out[l * d + j] = h[l * d + j] * r * at(w, j);
+      }
+      return out;
+    };
+    std::vector<double> h(static_cast<std::size_t>(L * d));
+    for (int l = 0; l < L; ++l)
+      for (int j = 0; j < d; ++j) h[l * d + j] = at("backbone.embeddings.weight", tokens[l] * d + j);
+    for (int i = 0; i < layers; ++i) {
+      const std::string p = "backbone.layers." + std::to_string(i) + ".";
+      const auto x = rmsnorm(h, p + "norm.weight");
+      std::vector<double> zx(L * proj), xbc(L * conv_dim), y(L * E);
+      for (int l = 0; l < L; ++l)
+        for (int o = 0; o < proj; ++o) {
+          double s = 0;
+          for (int j = 0; j < d; ++j) s += at(p + "mixer.in_proj.weight", o * d + j) * x[l * d + j];
+          zx[l * proj + o] = s;  // [z E | xBC conv_dim | dt H]
+        }
+      for (int l = 0; l < L; ++l)
+        for (int c = 0; c < conv_dim; ++c) {
+          double s = at(p + "mixer.conv1d.bias", c);
+          for (int k = 0; k < K; ++k) {
+            const int src = l - (K - 1) + k;
+            if (src >= 0) s += at(p + "mixer.conv1d.weight", c * K + k) * zx[src * proj + E + c];
+          }
+          xbc[l * conv_dim + c] = silu(s);  // [x E | B G·N | C G·N]
+        }
+      std::vector<double> state(static_cast<std::size_t>(H * P * N), 0.0);
+      for (int l = 0; l < L; ++l) {
+        for (int hh = 0; hh < H; ++hh) {
+          const int g = hh / (H / G);
+          const double dt = softplus(zx[l * proj + E + conv_dim + hh] + at(p + "mixer.dt_bias", hh));
+          const double decay = std::exp(-std::exp(at(p + "mixer.A_log", hh)) * dt);
+          for (int q = 0; q < P; ++q) {
+            const double xv = xbc[l * conv_dim + hh * P + q];
+            double out = 0;
+            for (int n = 0; n < N; ++n) {
+              double& st = state[(hh * P + q) * N + n];
+              st = decay * st + dt * xv * xbc[l * conv_dim + E + g * N + n];
+              out += st * xbc[l * conv_dim + E + G * N + g * N + n];
+            }
+            y[l * E + hh * P + q] = out + at(p + "mixer.D", hh) * xv;
+          }
+        }
+        // Gated RMSNorm, norm after the gate, one RMS per group of E / G channels.
+        const int Eg = E / G;
+        for (int g = 0; g < G; ++g) {
+          double ss = 0;
+          for (int e = g * Eg; e < (g + 1) * Eg; ++e) {
+            y[l * E + e] *= silu(zx[l * proj + e]);
+            ss += y[l * E + e] * y[l * E + e];
+          }
+          const double r = 1 / std::sqrt(ss / Eg + 1e-5);
+          for (int e = g * Eg; e < (g + 1) * Eg; ++e) y[l * E + e] *= r * at(p + "mixer.norm.weight", e);
+        }
+      }
+      for (int l = 0; l < L; ++l)
+        for (int j = 0; j < d; ++j) {
+          double s = 0;
+          for (int e = 0; e < E; ++e) s += at(p + "mixer.out_proj.weight", j * E + e) * y[l * E + e];
+          h[l * d + j] += s;
+        }
+    }
+    const auto f = rmsnorm(h, "backbone.norm_f.weight");
+    std::vector<double> out(static_cast<std::size_t>(L * V));
+    for (int l = 0; l < L; ++l)
+      for (int v = 0; v < V; ++v) {
+        double s = 0;
+        for (int j = 0; j < d; ++j) s += at("backbone.embeddings.weight", v * d + j) * f[l * d + j];
+        out[l * V + v] = s;
+      }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("interop") {
+  TEST_CASE("hf: a Mamba2ForCausalLM checkpoint gives the reference logits; export re-imports bit for bit") {
+    Scratch dir("mamba2");
+    const TinyMamba2 ref(41);
+    ref.write(dir.path / "in");
+    auto l = hf::load_model((dir.path / "in").string());
+    CHECK(l.options.name == "mamba2");
+    CHECK(l.options.head_dim == 4);
+    CHECK(l.options.groups == 2);
+    CHECK(l.options.chunk == 5);
+    const std::vector<int> tokens{3, 0, 7, 10, 1, 1, 5, 2, 9, 4, 6, 8, 2};
+    const auto want = ref.logits(tokens);
+    const auto got = model_logits(*l.model, tokens);
+    REQUIRE(got.size() == want.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]) / (1 + std::abs(want[i])));
+    CAPTURE(worst);
+    CHECK(worst < 2e-5);
+    // Export: transformers' names and shapes, and back bit for bit.
+    hf::export_model(*l.model, l.options, (dir.path / "out").string(), {.pad = 1, .bos = 0, .eos = 2});
+    const auto st = safetensors::File::open((dir.path / "out" / "model.safetensors").string());
+    for (auto& [name, sv] : ref.t) {
+      CAPTURE(name);
+      REQUIRE(st.find(name) != nullptr);
+      CHECK(st.find(name)->shape == sv.first);
+      CHECK(st.read<float>(name) == sv.second);
+    }
+    CHECK(st.tensors().size() == ref.t.size());
+    auto back = hf::load_model((dir.path / "out").string());
+    CHECK(back.options.serialize() == l.options.serialize());
+    // A Δ clamp this library does not compute is refused, not ignored.
+    ref.write(dir.path / "clamp", "[0.001, 0.1]");
+    CHECK_THROWS_WITH_AS(hf::load_model((dir.path / "clamp").string()), doctest::Contains("time_step_limit"), Error);
   }
 }

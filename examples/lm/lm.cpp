@@ -107,14 +107,16 @@ int main(int argc, char** argv) {
   long seed = 1, threads = 0;
   GenerateOptions gen{.max_tokens = 60, .temperature = 0.8, .top_k = 40, .top_p = 0.95};
   cli.bind("corpus", corpus, "text to train or evaluate on (repeatable): DIR | FILE.tsv | FILE.csv:COLUMN | FILE");
-  cli.bind("model", mo.name, "mamba | s4d | s4 | lssl | lstm | transformer (causal attention)");
+  cli.bind("model", mo.name, "mamba | mamba2 | s4d | s4 | lssl | lstm | transformer (causal attention)");
   cli.bind("dim", mo.dim, "model width (the LSTM's embedding width)");
   cli.bind("layers", mo.layers, "residual blocks (LSTM layers, Transformer blocks)");
   cli.bind("hidden", mo.hidden, "LSTM hidden size");
   cli.bind("heads", mo.heads, "Transformer attention heads");
   cli.bind("tie-embeddings", mo.tie_embeddings, "the output layer reuses the input embedding table");
-  cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
+  cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, Mamba-2 64, S4D/S4/LSSL 64)");
   cli.bind("expand", mo.expand, "Mamba expansion E");
+  cli.bind("head-dim", mo.head_dim, "Mamba-2: channels per head (E / head-dim heads)");
+  cli.bind("groups", mo.groups, "Mamba-2: groups of heads sharing B and C");
   cli.bind("dropout", mo.dropout, "dropout (head input, LTI layers' output)");
   cli.bind("tokenizer", tokenizer, "word | subword (SentencePiece, trained on the training documents) | byte");
   cli.bind("vocab-size", vocab_size, "word or subword vocabulary size (with <pad> and <unk>; the LM adds end-of-text)");
@@ -316,7 +318,7 @@ int main(int argc, char** argv) {
       if (l.tokenizer) ids.bos = ids.eos = data::eot_id(*l.tokenizer);
       ids.pad = l.options.padding_idx >= 0 ? l.options.padding_idx : 0;
       hf::export_model(*l.model, l.options, hf_dir, ids);
-      std::printf("exported %s (%ld parameters) to %s: config.json, model.safetensors (MambaForCausalLM)\n",
+      std::printf("exported %s (%ld parameters) to %s: config.json, model.safetensors (%s)\n",
                   checkpoint.c_str(), static_cast<long>(l.model->parameters().count()), hf_dir.c_str());
       if (l.tokenizer)
         std::printf("note: the tokenizer (%s) stays in %s; Hugging Face tools need their own tokenizer.json\n",

@@ -24,7 +24,7 @@ namespace {
 struct Options {
   std::string model;
   long vocab, length, min_length, min_tokens, max_tokens, test_length, test_min_tokens, test_max_tokens;
-  long layers, dim, state, expand, conv;
+  long layers, dim, state, expand, conv, head_dim;
   bool fixed_delta, fixed_B, fixed_C;
   double dt_min, dt_max;
   long steps, batch, warmup, log_every, eval_n, seed, threads;
@@ -127,7 +127,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
                         .max_length = longest_length(o), .dropout = 0.0, .state = o.state, .expand = o.expand,
                         .conv = o.conv, .selective_delta = !o.fixed_delta, .selective_B = !o.fixed_B,
                         .selective_C = !o.fixed_C, .dt_min = o.dt_min, .dt_max = o.dt_max, .embed_std = o.embed_std,
-                        .hippo = "legs"};
+                        .hippo = "legs", .head_dim = o.head_dim};
   auto model = make_model(mo);
   model->init(static_cast<std::uint64_t>(o.seed));
   if (!o.load.empty()) {
@@ -231,6 +231,7 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   c["state"] = o.state;
   c["expand"] = o.expand;
   c["conv"] = o.conv;
+  c["head_dim"] = o.head_dim;
   c["selective"] = Json::object();
   c["selective"]["delta"] = !o.fixed_delta;
   c["selective"]["B"] = !o.fixed_B;
@@ -296,7 +297,7 @@ void print_comparison(const std::vector<std::string>& models, const std::vector<
 
 int main(int argc, char** argv) {
   Processes processes(argc, argv);
-  const std::string names = "mamba|s4d|s4|lssl";
+  const std::string names = "mamba|mamba2|s4d|s4|lssl";
   Cli cli("selective_copying", "train a sequence model on selective copying and test length generalisation");
   Options o;
   auto& model = cli.option<std::string>("model", "mamba", "mixer: " + names + "; several comma-separated (mamba,s4d) train in turn on the same data and end with one comparison table");
@@ -313,6 +314,7 @@ int main(int argc, char** argv) {
   auto& state = cli.option<long>("state", 16, "SSM state size N per channel");
   auto& expand = cli.option<long>("expand", 2, "Mamba expansion E");
   auto& conv = cli.option<long>("conv", 4, "Mamba convolution width");
+  auto& head_dim = cli.option<long>("head-dim", 16, "Mamba-2: channels per head (E / head-dim heads)");
   auto& fixed_delta = cli.option<bool>("fixed-delta", false, "make Δ input-independent (ablation)");
   auto& fixed_B = cli.option<bool>("fixed-B", false, "make B input-independent (ablation)");
   auto& fixed_C = cli.option<bool>("fixed-C", false, "make C input-independent (ablation)");
@@ -338,19 +340,15 @@ int main(int argc, char** argv) {
   auto& resume = cli.option<bool>("resume", false, "continue the run in --out from its last.ckpt");
   cli.parse(argc, argv);
   o = {model, vocab, length, min_length <= 0 ? length : min_length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
-       fixed_delta, fixed_B, fixed_C, dt_min, dt_max, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
+       head_dim, fixed_delta, fixed_B, fixed_C, dt_min, dt_max, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
        clip, embed_std, target, results, save, load, also_test, out, resume};
   try {
     set_num_threads(static_cast<int>(threads));
-    std::vector<std::string> models;  // "mamba,s4d": each trained in turn on the same data, then one table
-    for (std::size_t at = 0; at <= o.model.size();) {
-      const std::size_t end = std::min(o.model.find(',', at), o.model.size());
-      const std::string name = o.model.substr(at, end - at);
-      SSM_CHECK(name == "mamba" || name == "s4d" || name == "s4" || name == "lssl", "unknown --model '", name,
-                "'; this program trains: ", names, " (or several, comma-separated)");
-      models.push_back(name);
-      at = end + 1;
-    }
+    const std::vector<std::string> models = split_list(o.model);  // "mamba,s4d": each in turn, one table
+    SSM_CHECK(!models.empty(), "--model: no model named; this program trains: ", names);
+    for (const auto& name : models)
+      SSM_CHECK(name == "mamba" || name == "mamba2" || name == "s4d" || name == "s4" || name == "lssl",
+                "unknown --model '", name, "'; this program trains: ", names, " (or several, comma-separated)");
     SSM_CHECK((o.steps > 0 || !o.load.empty()) && o.steps >= 0 && o.batch > 0 && o.eval_n > 0,
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);

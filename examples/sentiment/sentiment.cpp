@@ -227,7 +227,9 @@ int main(int argc, char** argv) {
   cli.bind("heads", mo.heads, "attention heads");
   cli.bind("filters", mo.filters, "CNN filters per width (3, 4, 5)");
   cli.bind("dropout", mo.dropout, "dropout");
-  cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, S4D/S4/LSSL 64)");
+  cli.bind("state", mo.state, "SSM state size N (0: Mamba 16, Mamba-2 64, S4D/S4/LSSL 64)");
+  cli.bind("head-dim", mo.head_dim, "Mamba-2: channels per head (E / head-dim heads)");
+  cli.bind("groups", mo.groups, "Mamba-2: groups of heads sharing B and C");
   cli.bind("bidirectional", mo.bidirectional, "SSM models: run each layer both ways (S4D/S4/LSSL kernels, Mamba pair)");
   cli.bind("pooling", mo.pooling, "SSM models: mean | max | last pooling over time");
   cli.bind("hippo", mo.hippo, "lssl: the fixed HiPPO matrix, legt | legs");

@@ -1,6 +1,6 @@
 // ssm/interop/hf.hpp — checkpoints in the Hugging Face layout: a directory with config.json and model.safetensors
 // (or shards named by model.safetensors.index.json), as `transformers` writes MambaForCausalLM
-// (state-spaces/mamba-130m-hf … mamba-2.8b-hf). load_model(dir) builds this library's model of the same
+// (state-spaces/mamba-130m-hf … mamba-2.8b-hf) and Mamba2ForCausalLM (model_type "mamba2"). load_model(dir) builds this library's model of the same
 // architecture and fills it; export_model(model, options, dir) writes what `from_pretrained` reads back.
 //
 // The mapping, ours ↔ Hugging Face (i = layer):
@@ -9,6 +9,7 @@
 //   layers.i.mixer.in_proj.weight …     ↔ backbone.layers.i.mixer.in_proj.weight … (same name and shape), except
 //   layers.i.mixer.conv1d.weight {K, E} ↔ backbone.layers.i.mixer.conv1d.weight {E, 1, K} (transposed)
 //   layers.i.mixer.dt_bias {E}          ↔ backbone.layers.i.mixer.dt_proj.bias {E}       (Mamba-1)
+//   layers.i.mixer.{dt_bias, A_log, D, norm.weight}  ↔ the same names                   (Mamba-2: heads' {H}, {E})
 //   norm_f.weight                       ↔ backbone.norm_f.weight
 //   head.weight {V, d}                  ↔ lm_head.weight {V, d} (absent when tie_word_embeddings: the embedding)
 // The imported model has no padding row (Hugging Face's embedding has none) and no logit bias (lm_head has none).
@@ -43,11 +44,45 @@ struct TokenIds {
 
 namespace detail {
 
+/// Python's json module writes the non-standard literals Infinity, -Infinity and NaN (transformers' Mamba2Config
+/// has time_step_limit = [0.0, Infinity]); JSON has none, so outside strings they become the strings "Infinity", …
+inline std::string python_literals_as_strings(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      out += ch;
+      if (ch == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    bool replaced = false;
+    for (const char* lit : {"-Infinity", "Infinity", "NaN"}) {
+      const std::size_t n = std::char_traits<char>::length(lit);
+      if (text.compare(i, n, lit) == 0) {
+        out += '"';
+        out += lit;
+        out += '"';
+        i += n - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += ch;
+  }
+  return out;
+}
+
 inline Json read_json(const fs::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   SSM_CHECK(in.good(), "cannot read '", path.string(), "'");
+  std::ostringstream text;
+  text << in.rdbuf();
   try {
-    return Json::parse(in);
+    return Json::parse(python_literals_as_strings(text.str()));
   } catch (const Json::exception& e) {
     SSM_FAIL("'", path.string(), "' is not valid JSON: ", e.what());
   }
@@ -141,19 +176,48 @@ class Shards {
 
 }  // namespace detail
 
-/// The model options of a Hugging Face config.json (model_type "mamba"); `source` names it in messages.
+namespace detail {
+
+/// The Mamba-2 part of a config.json (transformers' Mamba2Config): heads, groups, the chunk, and the refusals of
+/// what this library's Mamba2 does not compute (a Δ clamp, an RMSNorm-less mixer, a Δ projection of its own rank).
+inline ModelOptions mamba2_options(const Json& c, const std::string& source, ModelOptions o) {
+  const Index E = o.expand * o.dim;
+  o.head_dim = get_or<Index>(c, "head_dim", 64, source);
+  const Index heads = get_or<Index>(c, "num_heads", o.head_dim > 0 ? E / o.head_dim : 0, source);
+  SSM_CHECK(o.head_dim > 0 && heads * o.head_dim == E, source, ": num_heads ", heads, " × head_dim ", o.head_dim,
+            " must equal expand × hidden_size = ", E);
+  o.groups = get_or<Index>(c, "n_groups", 1, source);
+  SSM_CHECK(o.groups > 0 && heads % o.groups == 0, source, ": n_groups ", o.groups, " must divide num_heads ", heads);
+  o.chunk = get_or<Index>(c, "chunk_size", 256, source);
+  SSM_CHECK(o.chunk > 0, source, ": chunk_size must be positive");
+  SSM_CHECK(get_or<bool>(c, "rms_norm", true, source), source, ": rms_norm false (no gated norm) is not supported");
+  if (c.contains("time_step_limit") && c["time_step_limit"].is_array()) {
+    const auto& lim = c["time_step_limit"];
+    const bool lo_zero = lim.size() == 2 && lim[0].is_number() && lim[0].get<double>() == 0.0;
+    const bool hi_inf = lim.size() == 2 && lim[1].is_string() && lim[1].get<std::string>() == "Infinity";
+    SSM_CHECK(lo_zero && hi_inf, source, ": time_step_limit ", lim.dump(),
+              " clamps Δ, which this library's Mamba2 does not (only [0.0, Infinity] is supported)");
+  }
+  const auto inner = get_or<Index>(c, "intermediate_size", E, source);
+  SSM_CHECK(inner == E, source, ": intermediate_size ", inner, " is not expand × hidden_size = ", E);
+  return o;
+}
+
+}  // namespace detail
+
+/// The model options of a Hugging Face config.json (model_type "mamba" or "mamba2"); `source` names it in messages.
 inline ModelOptions options_from_config(const Json& c, const std::string& source) {
   using detail::get_or;
   using detail::require;
   const auto type = require<std::string>(c, "model_type", source);
-  SSM_CHECK(type == "mamba", source, ": model_type '", type, "' is not supported (mamba)");
+  SSM_CHECK(type == "mamba" || type == "mamba2", source, ": model_type '", type, "' is not supported (mamba, mamba2)");
   ModelOptions o;
-  o.name = "mamba";
+  o.name = type;
   o.head = "lm";
   o.vocab = require<Index>(c, "vocab_size", source);
   o.dim = require<Index>(c, "hidden_size", source);
   o.layers = require<Index>(c, "num_hidden_layers", source);
-  o.state = get_or<Index>(c, "state_size", 16, source);
+  o.state = get_or<Index>(c, "state_size", type == "mamba" ? 16 : 128, source);
   o.expand = get_or<Index>(c, "expand", 2, source);
   o.conv = get_or<Index>(c, "conv_kernel", 4, source);
   o.proj_bias = get_or<bool>(c, "use_bias", false, source);
@@ -170,6 +234,7 @@ inline ModelOptions options_from_config(const Json& c, const std::string& source
             ": vocab_size, hidden_size, num_hidden_layers, state_size, expand and conv_kernel must be positive");
   const auto act = get_or<std::string>(c, "hidden_act", "silu", source);
   SSM_CHECK(act == "silu", source, ": hidden_act '", act, "' is not supported (silu)");
+  if (type == "mamba2") return detail::mamba2_options(c, source, o);
   const auto inner = get_or<Index>(c, "intermediate_size", o.expand * o.dim, source);
   SSM_CHECK(inner == o.expand * o.dim, source, ": intermediate_size ", inner, " is not expand × hidden_size = ",
             o.expand * o.dim);
@@ -185,9 +250,43 @@ inline ModelOptions options_from_config(const Json& c, const std::string& source
 
 /// config.json for a model with these options, as transformers' MambaConfig writes it.
 inline nlohmann::ordered_json config_from_options(const ModelOptions& o, const TokenIds& ids = {}) {
-  SSM_CHECK(o.name == "mamba" && o.head == "lm" && !o.bidirectional, "Hugging Face export: model '", o.name,
-            "' with head '", o.head, "'", o.bidirectional ? " (bidirectional)" : "",
-            " has no Hugging Face architecture here (a one-directional mamba language model has: MambaForCausalLM)");
+  SSM_CHECK((o.name == "mamba" || o.name == "mamba2") && o.head == "lm" && !o.bidirectional,
+            "Hugging Face export: model '", o.name, "' with head '", o.head, "'", o.bidirectional ? " (bidirectional)" : "",
+            " has no Hugging Face architecture here (one-directional mamba and mamba2 language models have: "
+            "MambaForCausalLM, Mamba2ForCausalLM)");
+  if (o.name == "mamba2") {
+    const Index E = o.expand * o.dim;
+    return {{"architectures", {"Mamba2ForCausalLM"}},
+            {"model_type", "mamba2"},
+            {"vocab_size", o.vocab},
+            {"hidden_size", o.dim},
+            {"state_size", o.state > 0 ? o.state : 64},
+            {"num_hidden_layers", o.layers},
+            {"num_heads", E / o.head_dim},
+            {"head_dim", o.head_dim},
+            {"n_groups", o.groups},
+            {"expand", o.expand},
+            {"conv_kernel", o.conv},
+            {"chunk_size", o.chunk},
+            {"layer_norm_epsilon", o.norm_eps},
+            {"pad_token_id", ids.pad},
+            {"bos_token_id", ids.bos},
+            {"eos_token_id", ids.eos},
+            {"use_bias", o.proj_bias},
+            {"use_conv_bias", o.conv_bias},
+            {"hidden_act", "silu"},
+            {"initializer_range", o.embed_std},
+            {"residual_in_fp32", true},
+            {"time_step_rank", (o.dim + 15) / 16},
+            {"time_step_min", o.dt_min},
+            {"time_step_max", o.dt_max},
+            {"time_step_floor", 1e-4},
+            {"rescale_prenorm_residual", false},
+            {"rms_norm", true},
+            {"use_cache", true},
+            {"tie_word_embeddings", o.tie_embeddings},
+            {"torch_dtype", "float32"}};
+  }
   SSM_CHECK(o.selective_delta && o.selective_B && o.selective_C,
             "Hugging Face export: MambaForCausalLM has no non-selective Δ, B or C (the ablations)");
   const Index rank = o.dt_rank > 0 ? o.dt_rank : (o.dim + 15) / 16;
@@ -287,7 +386,7 @@ inline void export_model(Model& model, const ModelOptions& o, const std::string&
     if (e.name == "head.bias") {
       for (Index i = 0; i < v.size(); ++i)
         SSM_CHECK(v(i) == 0.0f, "Hugging Face export: the model's head has a non-zero logit bias, which "
-                  "MambaForCausalLM's lm_head lacks (train with head_bias false, e.g. lm pretrain --head-bias false)");
+                  "MambaForCausalLM's lm_head lacks (train with head_bias false, e.g. lm pretrain --head-bias=false)");
       continue;
     }
     const auto hn = detail::hf_name(e.name, o.name);

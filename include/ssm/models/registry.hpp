@@ -1,5 +1,5 @@
 // ssm/models/registry.hpp — every model of the library by name: cnn, lstm, bilstm, transformer (baselines) and
-// mamba, s4d, s4, lssl (SequenceModel stacks: embedding → n × (RMSNorm → mixer, residual) → RMSNorm → head), each
+// mamba, mamba2, s4d, s4, lssl (SequenceModel stacks: embedding → n × (RMSNorm → mixer, residual) → RMSNorm → head), each
 // but the CNN with a classifier head (pooled), a per-token head or a language-model head (per token,
 // vocabulary-sized, causal: the LSTM one-directional, the Transformer's attention masked to the past).
 // ModelOptions hold everything needed to rebuild a model; save_model/load_model keep them, the tokenizer and the
@@ -19,6 +19,7 @@
 #include "ssm/layers/bimamba.hpp"
 #include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/mamba.hpp"
+#include "ssm/layers/mamba2.hpp"
 #include "ssm/models/cnn_classifier.hpp"
 #include "ssm/models/lstm_classifier.hpp"
 #include "ssm/models/model.hpp"
@@ -58,6 +59,9 @@ struct ModelOptions {
   Index padding_idx = 0;            ///< SSM stacks: the embedding row kept at zero (-1: none, as Hugging Face's)
   double norm_eps = 1e-5;           ///< SSM stacks: RMSNorm epsilon
   bool head_bias = true;            ///< SSM stacks: a bias on the head's logits (Hugging Face's lm_head has none)
+  Index head_dim = 16;              ///< Mamba-2: channels per head P (E / P heads, one scalar decay each)
+  Index groups = 1;                 ///< Mamba-2: groups of heads sharing B and C
+  Index chunk = 64;                 ///< Mamba-2: steps per chunk of the SSD algorithm
 
   /// Calls f(key, member) for every option of o (const or not), in the order they are stored.
   template <class Self, class F>
@@ -70,7 +74,8 @@ struct ModelOptions {
     f("embed_std", o.embed_std), f("hippo", o.hippo), f("tie_embeddings", o.tie_embeddings);
     f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride), f("dt_min", o.dt_min), f("dt_max", o.dt_max);
     f("dt_rank", o.dt_rank), f("proj_bias", o.proj_bias), f("conv_bias", o.conv_bias), f("padding_idx", o.padding_idx);
-    f("norm_eps", o.norm_eps), f("head_bias", o.head_bias);
+    f("norm_eps", o.norm_eps), f("head_bias", o.head_bias), f("head_dim", o.head_dim), f("groups", o.groups);
+    f("chunk", o.chunk);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -134,15 +139,15 @@ std::unique_ptr<Model> make_sequence_model(const ModelOptions& o, typename Mixer
   return std::make_unique<ModelAdapter<M>>(o.outputs(), o.per_token(), max_len, c, mc);
 }
 
-/// The auxiliary LM loss is SequenceModel's (mamba, s4d, s4, lssl); the baselines refuse it rather than ignore it.
+/// The auxiliary LM loss is SequenceModel's (mamba, mamba2, s4d, s4, lssl); the baselines refuse it rather than ignore it.
 inline void no_aux_lm(const ModelOptions& o) {
   SSM_CHECK(o.aux_lm == 0, "model '", o.name,
-            "': the auxiliary LM loss (aux_lm) is implemented for the SSM stacks (mamba, s4d, s4, lssl) only");
+            "': the auxiliary LM loss (aux_lm) is implemented for the SSM stacks (mamba, mamba2, s4d, s4, lssl) only");
 }
 
 inline void need_classifier_head(const ModelOptions& o) {
   SSM_CHECK(o.head == "classifier", "model '", o.name, "' has only the classifier head in this build, not '", o.head,
-            "' (per-token and LM heads: lstm, transformer, mamba, s4d, s4, lssl)");
+            "' (per-token and LM heads: lstm, transformer, mamba, mamba2, s4d, s4, lssl)");
 }
 
 /// A language model reads the past only: a bidirectional model would see the token it is asked to predict.
@@ -225,6 +230,21 @@ inline const std::vector<ModelEntry>& model_registry() {
          mc.bias = o.proj_bias;
          mc.conv_bias = o.conv_bias;
          return o.bidirectional ? make_sequence_model<BiMamba>(o, mc) : make_sequence_model<Mamba>(o, mc);
+       }},
+      {"mamba2",
+       "Mamba-2, the SSD scan (layers x d_model, state 64, expand 2, heads of head_dim 16 with scalar decays, groups 1)",
+       [](const ModelOptions& o) {
+         SSM_CHECK(!o.bidirectional, "model 'mamba2' has no bidirectional form (use mamba or an LTI layer)");
+         detail::need_causal(o, false);
+         Mamba2Config mc{.d_model = o.dim, .d_state = o.state > 0 ? o.state : 64, .d_conv = o.conv,
+                         .expand = o.expand, .head_dim = o.head_dim, .n_groups = o.groups};
+         mc.dt_min = o.dt_min;
+         mc.dt_max = o.dt_max;
+         mc.conv_bias = o.conv_bias;
+         mc.bias = o.proj_bias;
+         mc.norm_eps = o.norm_eps;
+         mc.chunk = o.chunk;
+         return make_sequence_model<Mamba2>(o, mc);
        }},
       {"s4d", "S4D-Lin, ZOH (layers x d_model, state 64, GELU; bidirectional)",
        [](const ModelOptions& o) {
