@@ -319,7 +319,8 @@ int main(int argc, char** argv) {
       ids.pad = l.options.padding_idx >= 0 ? l.options.padding_idx : 0;
       hf::export_model(*l.model, l.options, hf_dir, ids);
       std::printf("exported %s (%ld parameters) to %s: config.json, model.safetensors (%s)\n",
-                  checkpoint.c_str(), static_cast<long>(l.model->parameters().count()), hf_dir.c_str());
+                  checkpoint.c_str(), static_cast<long>(l.model->parameters().count()), hf_dir.c_str(),
+                  l.options.name == "mamba2" ? "Mamba2ForCausalLM" : "MambaForCausalLM");
       if (l.tokenizer)
         std::printf("note: the tokenizer (%s) stays in %s; Hugging Face tools need their own tokenizer.json\n",
                     l.tokenizer->kind_name(), checkpoint.c_str());
