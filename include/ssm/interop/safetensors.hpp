@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ssm/core/error.hpp"
+#include "ssm/core/file_io.hpp"
 #include "ssm/core/view.hpp"
 
 namespace ssm::safetensors {
@@ -342,33 +343,7 @@ class Writer {
   }
 
   /// Writes atomically (a temporary file, fsync, rename): an error leaves any previous file at `path` as it was.
-  void save(const std::string& path) const {
-    const auto out = bytes();
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    SSM_CHECK(fd >= 0, "cannot write safetensors file '", path, "': opening '", tmp, "' failed: ", std::strerror(errno));
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        const int e = w == 0 ? ENOSPC : errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        SSM_FAIL("writing safetensors file '", path, "' failed after ", done, " of ", out.size(),
-                 " bytes: ", std::strerror(e));
-      }
-      done += static_cast<std::size_t>(w);
-    }
-    const bool ok = ::fsync(fd) == 0;
-    const int e = errno;
-    ::close(fd);
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int e2 = ok ? errno : e;
-      ::unlink(tmp.c_str());
-      SSM_FAIL("writing safetensors file '", path, "' failed: ", std::strerror(e2));
-    }
-  }
+  void save(const std::string& path) const { write_file_atomically(path, bytes(), "safetensors file"); }
 
  private:
   struct Entry {

@@ -13,7 +13,6 @@
 
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -25,9 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
+#include "ssm/core/file_io.hpp"
 #include "ssm/nn/parameters.hpp"
 
 namespace ssm {
@@ -192,35 +189,7 @@ class Checkpoint {
   void save(const std::string& path) const {
     std::vector<std::byte> out;
     serialize(out);
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    SSM_CHECK(fd >= 0, "cannot write checkpoint '", path, "': opening '", tmp, "' failed: ", std::strerror(errno));
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        const int e = w == 0 ? ENOSPC : errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        SSM_FAIL("writing checkpoint '", path, "' failed after ", done, " of ", out.size(), " bytes (", tmp,
-                 "): ", std::strerror(e), "; the previous file, if any, is unchanged");
-      }
-      done += static_cast<std::size_t>(w);
-    }
-    const int synced = ::fsync(fd) == 0 ? 0 : errno;
-    const int closed = ::close(fd) == 0 ? 0 : errno;
-    if (synced != 0 || closed != 0) {
-      const int e = synced != 0 ? synced : closed;
-      ::unlink(tmp.c_str());
-      SSM_FAIL("flushing checkpoint '", path, "' (", tmp, ") failed: ", std::strerror(e),
-               "; the previous file, if any, is unchanged");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int e = errno;
-      ::unlink(tmp.c_str());
-      SSM_FAIL("renaming '", tmp, "' to checkpoint '", path, "' failed: ", std::strerror(e));
-    }
+    write_file_atomically(path, out, "checkpoint");
   }
 
   /// Reads and verifies a file. Errors name the file and the byte offset where reading went wrong.
