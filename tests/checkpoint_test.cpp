@@ -17,18 +17,9 @@
 
 using namespace ssm;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ssm_ckpt_test_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<char> read_all(const std::string& f) {
   std::ifstream in(f, std::ios::binary);
@@ -51,7 +42,7 @@ std::vector<T> values_of(const Parameters<T>& p) {
 TEST_SUITE("checkpoint") {
 
 TEST_CASE("round trip: parameters, metadata and optimiser state") {
-  TempDir tmp;
+  TempDir tmp("ckpt");
   ConvClassifier<float, backend::Scalar> a(small_config()), b(small_config());
   a.init(1);
   b.init(2);
@@ -82,7 +73,7 @@ TEST_CASE("round trip: parameters, metadata and optimiser state") {
 }
 
 TEST_CASE("a float checkpoint loads into a double model") {
-  TempDir tmp;
+  TempDir tmp("ckpt");
   ConvClassifier<float, backend::Scalar> a(small_config());
   ConvClassifier<double, backend::Scalar> b(small_config());
   a.init(3);
@@ -95,7 +86,7 @@ TEST_CASE("a float checkpoint loads into a double model") {
 }
 
 TEST_CASE("writing into a missing directory fails with the path, and an existing file survives a failed save") {
-  TempDir tmp;
+  TempDir tmp("ckpt");
   Checkpoint ck;
   ck.set("k", "v");
   CHECK_THROWS_WITH_AS(ck.save(tmp.file("no/such/dir/x.ssm")), doctest::Contains("no/such/dir/x.ssm.tmp"), Error);
@@ -110,7 +101,7 @@ TEST_CASE("writing into a missing directory fails with the path, and an existing
 
 TEST_CASE("a full disk (a write error) is reported with the path and keeps the old file") {
   // RLIMIT_FSIZE makes write(2) fail with EFBIG past the limit, as a full disk fails with ENOSPC: the same code path.
-  TempDir tmp;
+  TempDir tmp("ckpt");
   ConvClassifier<float, backend::Scalar> a(small_config(64));
   a.init(1);
   Checkpoint small;
@@ -144,7 +135,7 @@ TEST_CASE("a full disk (a write error) is reported with the path and keeps the o
 }
 
 TEST_CASE("corrupt, truncated, foreign and future files are rejected with the offset") {
-  TempDir tmp;
+  TempDir tmp("ckpt");
   ConvClassifier<float, backend::Scalar> a(small_config());
   a.init(4);
   Checkpoint ck;
@@ -179,7 +170,7 @@ TEST_CASE("corrupt, truncated, foreign and future files are rejected with the of
 }
 
 TEST_CASE("a checkpoint of another shape, or missing or extra tensors, never half-loads the model") {
-  TempDir tmp;
+  TempDir tmp("ckpt");
   ConvClassifier<float, backend::Scalar> wide(small_config(12)), model(small_config(8));
   wide.init(5);
   model.init(6);

@@ -15,33 +15,16 @@
 #include "ssm/data/text.hpp"
 #include "ssm/data/text_dataset.hpp"
 #include "ssm/train/metrics.hpp"
+#include "test_util.hpp"
 
 using namespace ssm;
 using namespace ssm::data;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
 
 /// A fresh directory under the system's temporary directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("ssm_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const fs::path p = path / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-};
-
 std::vector<CsvRecord> read_all(std::string_view text, std::vector<std::string>* errors = nullptr) {
   CsvReader r(text, "t.csv");
   std::vector<CsvRecord> out;
@@ -104,7 +87,7 @@ TEST_CASE("encodings: UTF-8 validation and Latin-1 conversion") {
 }
 
 TEST_CASE("generic TSV loader: labels inferred in numeric order, CRLF, malformed and bad UTF-8 rows") {
-  TempDir dir;
+  TempDir dir("data");
   const auto path = dir.write("d.tsv", "10\tten\r\n2\ttwo\ttabs\r\n\r\n2\tagain\n");
   auto ds = load_labelled_tsv(path);
   CHECK(ds.classes == std::vector<std::string>{"2", "10"});
@@ -130,7 +113,7 @@ TEST_CASE("generic TSV loader: labels inferred in numeric order, CRLF, malformed
 }
 
 TEST_CASE("generic CSV loader with named columns") {
-  TempDir dir;
+  TempDir dir("data");
   const auto path = dir.write("d.csv", "id,text,label\n1,\"hello, world\",pos\n2,\"multi\nline\",neg\n3,short\n");
   CHECK_THROWS_WITH_AS(load_labelled_csv(path, "label", "text"), doctest::Contains("d.csv:5: 2 fields, the header has 3"),
                        Error);
@@ -145,7 +128,7 @@ TEST_CASE("generic CSV loader with named columns") {
 }
 
 TEST_CASE("airline loader: Tweets.csv columns, three classes, BOM and CRLF") {
-  TempDir dir;
+  TempDir dir("data");
   const std::string header = "tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,text,tweet_created";
   const auto path = dir.write("Tweets.csv", "\xEF\xBB\xBF" + header + "\r\n" +
                                                 "5.7E+17,neutral,1,,\"@VirginAmerica What @dhepburn said.\",24-02-2015\r\n" +
@@ -163,7 +146,7 @@ TEST_CASE("airline loader: Tweets.csv columns, three classes, BOM and CRLF") {
 }
 
 TEST_CASE("Sentiment140 loader: 6 columns, Latin-1, labels 0/4, neutral 2 dropped") {
-  TempDir dir;
+  TempDir dir("data");
   const auto path = dir.write("training.csv",
                               "\"0\",\"1467810369\",\"Mon Apr 06 22:19:45 PDT 2009\",\"NO_QUERY\",\"a\",\"so sad \xE9t\xE9\"\n"
                               "\"4\",\"2\",\"d\",\"q\",\"b\",\"happy, \"\"very\"\"\"\r\n"
@@ -184,7 +167,7 @@ TEST_CASE("Sentiment140 loader: 6 columns, Latin-1, labels 0/4, neutral 2 droppe
 }
 
 TEST_CASE("IMDB loaders: the aclImdb tree and the TSV") {
-  TempDir dir;
+  TempDir dir("data");
   dir.write("aclImdb/train/pos/0_9.txt", "Great film.<br /><br />Loved it.");
   dir.write("aclImdb/train/pos/12_7.txt", "Good.\n");
   dir.write("aclImdb/train/neg/3_1.txt", "Awful.");
@@ -215,7 +198,7 @@ TEST_CASE("IMDB loaders: the aclImdb tree and the TSV") {
 }
 
 TEST_CASE("IMDB movies from urls_*.txt, and a split that keeps each movie in one part") {
-  TempDir dir;
+  TempDir dir("data");
   // 12 reviews per class of 6 movies (line <id> of urls_<class>.txt is review <id>'s movie), CRLF in one file.
   std::string pos_urls, neg_urls;
   for (int id = 0; id < 12; ++id) {
@@ -259,7 +242,7 @@ TEST_CASE("IMDB movies from urls_*.txt, and a split that keeps each movie in one
 }
 
 TEST_CASE("gzip-compressed files are read through gzip") {
-  TempDir dir;
+  TempDir dir("data");
   const auto path = dir.write("d.tsv", "1\tcompressed text\n");
   if (std::system(("gzip -k " + path + " 2>/dev/null").c_str()) != 0) return;  // no gzip on this machine
   auto ds = load_labelled_tsv(path + ".gz");

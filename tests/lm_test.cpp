@@ -29,24 +29,9 @@
 
 using namespace ssm;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
-
-struct Scratch {
-  fs::path path;
-  Scratch() {
-    path = fs::temp_directory_path() / ("ssm_lm_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = path / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-};
 
 /// A byte-level encoder: id = byte + 1, so the expected ids of a text are easy to spell out.
 data::TextEncoder bytes() { return data::TextEncoder::byte_level(4, data::NormalizeOptions{.lower = false}); }
@@ -158,7 +143,7 @@ void check_lm_gradient(M& model, Index V, std::int32_t frozen_row, const char* w
 TEST_SUITE("lm") {
 
 TEST_CASE("read_corpus: directories, TSV, CSV columns and line files; errors name the source") {
-  Scratch s;
+  TempDir s("lm");
   s.write("unsup/2_0.txt", "second review");
   s.write("unsup/1_0.txt", "first review");
   s.write("unsup/notes.md", "not a document");

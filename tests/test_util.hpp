@@ -4,9 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ssm/core/rng.hpp"
@@ -14,6 +19,34 @@
 #include "ssm/train/gradient_check.hpp"
 
 namespace ssm::test {
+
+/// A fresh directory under the system's temporary directory, removed with everything in it at scope exit. Its name
+/// carries the tag, the process id and a counter, so no two (in this process or another) share one.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(std::string_view tag) {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("ssm_" + std::string(tag) + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  /// The path of `name` inside the directory.
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  /// Writes `content` to `name` (creating subdirectories) and returns its path.
+  std::string write(const std::string& name, const std::string& content) const {
+    const auto p = path / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+};
 
 template <class T>
 std::vector<T> random_vector(Index n, Rng& rng, double lo = -1.0, double hi = 1.0) {

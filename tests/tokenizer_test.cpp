@@ -14,12 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "ssm/interop/bpe_tokenizer.hpp"
+#include "test_util.hpp"
 
 using ssm::Error;
 using ssm::hf::BpeTokenizer;
 using json = nlohmann::json;
 using Ids = std::vector<std::int32_t>;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
 
@@ -107,24 +109,6 @@ using Pieces = std::vector<std::string>;
 Pieces split(std::string_view s) { return ssm::hf::detail::pretokenize_gpt2(s); }
 
 /// A fresh directory under the system's temporary directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("ssm_tok_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const fs::path p = path / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-};
-
 }  // namespace
 
 TEST_SUITE("tokenizer") {
@@ -352,7 +336,7 @@ TEST_SUITE("tokenizer") {
   }
 
   TEST_CASE("from_file reads a file and names it in errors") {
-    TempDir dir;
+    TempDir dir("tok");
     const auto good = dir.write("tokenizer.json", make_json().dump(2));
     const auto tok = BpeTokenizer::from_file(good);
     CHECK(tok.encode("Hello world") == Ids{72, 101, 260, 263, 108, 100});

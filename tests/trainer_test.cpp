@@ -25,21 +25,11 @@
 
 using namespace ssm;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
 
 /// A fresh scratch directory per test.
-struct ScratchDir {
-  fs::path path;
-  explicit ScratchDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("ssm_trainer_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
-
 /// 96 sequences of lengths 3..12 over 20 tokens; label 1 when token 5 occurs.
 data::EncodedDataset toy_dataset(std::uint64_t seed) {
   data::EncodedDataset ds;
@@ -139,7 +129,7 @@ TEST_SUITE("trainer") {
 
 TEST_CASE("a resumed run (data set, dropout, word dropout, early stopping state) equals an uninterrupted one") {
   const auto ds = toy_dataset(3);
-  ScratchDir dir("resume_ds");
+  TempDir dir("trainer_resume_ds");
   train::TrainerOptions to;
   to.epochs = 3;
   to.adamw.lr = 1e-2;
@@ -159,14 +149,14 @@ TEST_CASE("a resumed run (data set, dropout, word dropout, early stopping state)
     return values(*model);
   };
   train::TrainResult full, first, second;
-  const auto ref = run(dir / "a", false, -1, &full);
+  const auto ref = run(dir.file("a"), false, -1, &full);
   CHECK(full.steps == 18);  // 6 batches × 3 epochs
   CHECK(full.curves.size() == 3);
   // Interrupted in the middle of epoch 2 (step 9 of 18), then resumed by a new process' worth of objects.
-  run(dir / "b", false, 9, &first);
+  run(dir.file("b"), false, 9, &first);
   CHECK(first.interrupted);
   CHECK(first.steps == 9);
-  const auto resumed = run(dir / "b", true, -1, &second);
+  const auto resumed = run(dir.file("b"), true, -1, &second);
   CHECK(second.steps == 18);
   CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
   check_same_curves(full.curves, second.curves);
@@ -177,7 +167,7 @@ TEST_CASE("a resumed run (data set, dropout, word dropout, early stopping state)
 
 TEST_CASE("a resumed run (generator stream, per-token Mamba, accumulation, eval every N steps) equals an "
           "uninterrupted one") {
-  ScratchDir dir("resume_gen");
+  TempDir dir("trainer_resume_gen");
   const data::SelectiveCopyingTask task{.vocab = 4, .length = 16, .min_tokens = 1, .max_tokens = 2};
   ModelOptions mo;
   mo.name = "mamba";
@@ -211,11 +201,11 @@ TEST_CASE("a resumed run (generator stream, per-token Mamba, accumulation, eval 
     return values(*model);
   };
   train::TrainResult full, first, second;
-  const auto ref = run(dir / "a", false, -1, &full);
+  const auto ref = run(dir.file("a"), false, -1, &full);
   CHECK(full.steps == 8);
-  run(dir / "b", false, 4, &first);
+  run(dir.file("b"), false, 4, &first);
   CHECK(first.steps == 4);
-  const auto resumed = run(dir / "b", true, -1, &second);
+  const auto resumed = run(dir.file("b"), true, -1, &second);
   CHECK(second.steps == 8);
   CHECK(std::memcmp(ref.data(), resumed.data(), ref.size() * sizeof(float)) == 0);
   REQUIRE(full.curves.size() == second.curves.size());
@@ -253,7 +243,7 @@ TEST_CASE("the gradient hook sees the whole gradient once per step, before clipp
 
 TEST_CASE("a non-finite gradient stops the run naming the step and the tensor; last.ckpt is kept") {
   const auto ds = toy_dataset(5);
-  ScratchDir dir("nan");
+  TempDir dir("trainer_nan");
   auto model = make_model(cnn_options());
   model->init(1);
   train::DatasetBatches src(ds, 16, 2);
@@ -275,7 +265,7 @@ TEST_CASE("a non-finite gradient stops the run naming the step and the tensor; l
   CHECK(msg.find("step 8") != std::string::npos);
   CHECK(msg.find("'" + victim.name + "'") != std::string::npos);
   CHECK(msg.find("best.ckpt") != std::string::npos);
-  CHECK_NOTHROW(Checkpoint::load(dir / "last.ckpt"));  // written after epoch 1, untouched since
+  CHECK_NOTHROW(Checkpoint::load(dir.file("last.ckpt")));  // written after epoch 1, untouched since
 }
 
 TEST_CASE("a NaN loss stops the run naming the step") {
@@ -298,7 +288,7 @@ TEST_CASE("a NaN loss stops the run naming the step") {
 
 TEST_CASE("resume refuses a checkpoint of another architecture, naming the tensor, before changing anything") {
   const auto ds = toy_dataset(7);
-  ScratchDir dir("mismatch");
+  TempDir dir("trainer_mismatch");
   train::TrainerOptions to;
   to.epochs = 1;
   to.out_dir = dir.path.string();
@@ -324,7 +314,7 @@ TEST_CASE("registry: every model builds, and save/load rebuilds it from the chec
   Rng rng(3);
   std::vector<std::int32_t> tokens(2 * 9), lengths{9, 5};
   for (auto& x : tokens) x = 1 + static_cast<std::int32_t>(rng.uniform_int(11));
-  ScratchDir dir("registry");
+  TempDir dir("trainer_registry");
   for (auto& entry : model_registry()) {
     for (const char* head : {"classifier", "token", "lm", "lm tied"}) {
       const bool tied = std::string(head) == "lm tied";
@@ -369,7 +359,7 @@ TEST_CASE("registry: every model builds, and save/load rebuilds it from the chec
       Checkpoint ck;
       auto enc = data::TextEncoder::byte_level(32);
       describe_model(ck, *m, o, &enc);
-      const std::string path = dir / (entry.name + "_" + head + ".ckpt");
+      const std::string path = dir.file(entry.name + "_" + head + ".ckpt");
       ck.save(path);
       auto l = load_model(path);
       CHECK(l.options.serialize() == o.serialize());
@@ -412,9 +402,9 @@ TEST_CASE("Rng: a saved position restores the exact stream, Box-Muller spare inc
 
 TEST_CASE("SIGKILL in the middle of a checkpoint write leaves the previous checkpoint intact; resume continues it") {
   using Clock = std::chrono::steady_clock;
-  ScratchDir dir("sigkill");
-  const auto ref = checkpointed_run(dir / "ref", 0, false);
-  const std::string out = dir / "run", last = out + "/last.ckpt";
+  TempDir dir("trainer_sigkill");
+  const auto ref = checkpointed_run(dir.file("ref"), 0, false);
+  const std::string out = dir.file("run"), last = out + "/last.ckpt";
   std::string self = fs::read_symlink("/proc/self/exe").string(), flag = "--checkpoint-child", arg = out;
   bool killed_mid_write = false;
   for (int attempt = 0; attempt < 5 && !killed_mid_write; ++attempt) {
