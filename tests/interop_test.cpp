@@ -22,19 +22,9 @@
 
 using namespace ssm;
 namespace fs = std::filesystem;
+using ssm::test::TempDir;
 
 namespace {
-
-struct Scratch {
-  fs::path path;
-  explicit Scratch(const std::string& tag) {
-    path = fs::temp_directory_path() / ("ssm_interop_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-};
 
 /// A safetensors file from a header text and a data buffer, byte for byte as given.
 std::vector<std::byte> raw_file(const std::string& header, std::size_t data_bytes, std::uint64_t claimed = 0) {
@@ -140,7 +130,7 @@ TEST_SUITE("interop") {
   }
 
   TEST_CASE("safetensors: files are mapped; a missing file is named") {
-    Scratch dir("map");
+    TempDir dir("interop_map");
     safetensors::Writer w;
     std::vector<float> v(3000);
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
@@ -158,18 +148,86 @@ TEST_SUITE("interop") {
 
 namespace {
 
-/// The tiny architecture of the tests: vocab 11, hidden 8, state 4, 2 layers, expand 2 (E = 16), conv 3, rank 2.
-struct TinyMamba {
-  int V = 11, d = 8, N = 4, layers = 2, E = 16, K = 3, R = 2;
-  bool tied = true;
+/// What the tiny HF-layout checkpoints share: the tensors by HF name, their files, and, in double, the backbone
+/// around the mixers (embedding, RMSNorm, residual out_proj, final norm and head).
+struct TinyCheckpoint {
+  int V = 11, d = 8;
   std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<float>>> t;  // HF name → (shape, values)
 
+  void add(Rng& rng, const std::string& name, std::vector<std::int64_t> shape, double lo, double hi) {
+    std::int64_t n = 1;
+    for (auto s : shape) n *= s;
+    t[name] = {shape, test::random_vector<float>(n, rng, lo, hi)};
+  }
+
+  void write_files(const fs::path& dir, const std::string& config, const std::vector<std::string>& skip = {}) const {
+    fs::create_directories(dir);
+    std::ofstream(dir / "config.json") << config;
+    safetensors::Writer w;
+    for (auto& [name, sv] : t)
+      if (std::find(skip.begin(), skip.end(), name) == skip.end()) w.add<float>(name, sv.second, sv.first);
+    w.save((dir / "model.safetensors").string());
+  }
+
+  double at(const std::string& name, std::int64_t i) const { return t.at(name).second[static_cast<std::size_t>(i)]; }
+
+  static double silu(double x) { return x / (1 + std::exp(-x)); }
+  static double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
+
+  /// The embedding rows of `tokens`: {L, d}.
+  std::vector<double> embed(const std::vector<int>& tokens) const {
+    std::vector<double> h(tokens.size() * static_cast<std::size_t>(d));
+    for (std::size_t l = 0; l < tokens.size(); ++l)
+      for (int j = 0; j < d; ++j) h[l * d + j] = at("backbone.embeddings.weight", tokens[l] * d + j);
+    return h;
+  }
+
+  /// RMSNorm over each row of h {L, d} (ε 1e-5) times the weight `w`.
+  std::vector<double> rmsnorm(const std::vector<double>& h, const std::string& w) const {
+    std::vector<double> out(h.size());
+    for (std::size_t l = 0; l < h.size() / d; ++l) {
+      double ss = 0;
+      for (int j = 0; j < d; ++j) ss += h[l * d + j] * h[l * d + j];
+      const double r = 1 / std::sqrt(ss / d + 1e-5);
+      for (int j = 0; j < d; ++j) out[l * d + j] = h[l * d + j] * r * at(w, j);
+    }
+    return out;
+  }
+
+  /// h {L, d} += y {L, E} · Wᵀ with W = `w` {d, E}: the mixer's out_proj into the residual stream.
+  void add_projection(std::vector<double>& h, const std::vector<double>& y, int E, const std::string& w) const {
+    for (std::size_t l = 0; l < h.size() / d; ++l)
+      for (int j = 0; j < d; ++j) {
+        double s = 0;
+        for (int e = 0; e < E; ++e) s += at(w, j * E + e) * y[l * E + e];
+        h[l * d + j] += s;
+      }
+  }
+
+  /// The final norm and the head `w` {V, d}: logits {L, V}.
+  std::vector<double> head(const std::vector<double>& h, const std::string& w) const {
+    const auto f = rmsnorm(h, "backbone.norm_f.weight");
+    const std::size_t L = h.size() / d;
+    std::vector<double> out(L * V);
+    for (std::size_t l = 0; l < L; ++l)
+      for (int v = 0; v < V; ++v) {
+        double s = 0;
+        for (int j = 0; j < d; ++j) s += at(w, v * d + j) * f[l * d + j];
+        out[l * V + v] = s;
+      }
+    return out;
+  }
+};
+
+/// The tiny architecture of the tests: vocab 11, hidden 8, state 4, 2 layers, expand 2 (E = 16), conv 3, rank 2.
+struct TinyMamba : TinyCheckpoint {
+  int N = 4, layers = 2, E = 16, K = 3, R = 2;
+  bool tied = true;
+
   explicit TinyMamba(std::uint64_t seed, bool tie = true) : tied(tie) {
-    Rng rng(seed);
+    Rng r(seed);
     const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double lo, double hi) {
-      std::int64_t n = 1;
-      for (auto s : shape) n *= s;
-      t[name] = {shape, test::random_vector<float>(n, rng, lo, hi)};
+      TinyCheckpoint::add(r, name, std::move(shape), lo, hi);
     };
     add("backbone.embeddings.weight", {V, d}, -1, 1);
     for (int i = 0; i < layers; ++i) {
@@ -200,35 +258,12 @@ struct TinyMamba {
            std::string(tied ? "true" : "false") + "}";
   }
 
-  void write(const fs::path& dir, const std::vector<std::string>& skip = {}) const {
-    fs::create_directories(dir);
-    std::ofstream(dir / "config.json") << config();
-    safetensors::Writer w;
-    for (auto& [name, sv] : t)
-      if (std::find(skip.begin(), skip.end(), name) == skip.end()) w.add<float>(name, sv.second, sv.first);
-    w.save((dir / "model.safetensors").string());
-  }
-
-  double at(const std::string& name, std::int64_t i) const { return t.at(name).second[static_cast<std::size_t>(i)]; }
+  void write(const fs::path& dir, const std::vector<std::string>& skip = {}) const { write_files(dir, config(), skip); }
 
   /// transformers' MambaForCausalLM forward (MambaMixer.slow_forward), in double, loop by loop: logits {L, V}.
   std::vector<double> logits(const std::vector<int>& tokens) const {
     const int L = static_cast<int>(tokens.size());
-    const auto silu = [](double x) { return x / (1 + std::exp(-x)); };
-    const auto softplus = [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); };
-    const auto rmsnorm = [&](const std::vector<double>& h, const std::string& w) {
-      std::vector<double> out(h.size());
-      for (int l = 0; l < L; ++l) {
-        double ss = 0;
-        for (int j = 0; j < d; ++j) ss += h[l * d + j] * h[l * d + j];
-        const double r = 1 / std::sqrt(ss / d + 1e-5);
-        for (int j = 0; j < d; ++j) out[l * d + j] = h[l * d + j] * r * at(w, j);
-      }
-      return out;
-    };
-    std::vector<double> h(static_cast<std::size_t>(L * d));
-    for (int l = 0; l < L; ++l)
-      for (int j = 0; j < d; ++j) h[l * d + j] = at("backbone.embeddings.weight", tokens[l] * d + j);
+    auto h = embed(tokens);
     for (int i = 0; i < layers; ++i) {
       const std::string p = "backbone.layers." + std::to_string(i) + ".";
       const auto x = rmsnorm(h, p + "norm.weight");
@@ -269,23 +304,9 @@ struct TinyMamba {
           y[l * E + e] = (out + at(p + "mixer.D", e) * xc[l * E + e]) * silu(z[l * E + e]);
         }
       }
-      for (int l = 0; l < L; ++l)
-        for (int j = 0; j < d; ++j) {
-          double s = 0;
-          for (int e = 0; e < E; ++e) s += at(p + "mixer.out_proj.weight", j * E + e) * y[l * E + e];
-          h[l * d + j] += s;
-        }
+      add_projection(h, y, E, p + "mixer.out_proj.weight");
     }
-    const auto f = rmsnorm(h, "backbone.norm_f.weight");
-    const std::string head = tied ? "backbone.embeddings.weight" : "lm_head.weight";
-    std::vector<double> out(static_cast<std::size_t>(L * V));
-    for (int l = 0; l < L; ++l)
-      for (int v = 0; v < V; ++v) {
-        double s = 0;
-        for (int j = 0; j < d; ++j) s += at(head, v * d + j) * f[l * d + j];
-        out[l * V + v] = s;
-      }
-    return out;
+    return head(h, tied ? "backbone.embeddings.weight" : "lm_head.weight");
   }
 };
 
@@ -316,10 +337,10 @@ TEST_SUITE("interop") {
   TEST_CASE("hf: a MambaForCausalLM checkpoint in transformers' layout gives the reference architecture's logits") {
     for (const bool tied : {true, false}) {
       CAPTURE(tied);
-      Scratch dir(tied ? "tied" : "untied");
+      TempDir dir(tied ? "interop_tied" : "interop_untied");
       const TinyMamba ref(tied ? 11 : 12, tied);
       ref.write(dir.path);
-      auto l = hf::load_model(dir.str());
+      auto l = hf::load_model(dir.path.string());
       CHECK(l.options.name == "mamba");
       CHECK(l.options.tie_embeddings == tied);
       CHECK(l.options.dt_rank == 2);
@@ -346,14 +367,14 @@ TEST_SUITE("interop") {
     o.padding_idx = -1;
     auto m = make_model(o);
     m->init(5);
-    Scratch dir("export");
-    hf::export_model(*m, o, dir.str(), {.pad = 1, .bos = 0, .eos = 0});
+    TempDir dir("interop_export");
+    hf::export_model(*m, o, dir.path.string(), {.pad = 1, .bos = 0, .eos = 0});
     const auto st = safetensors::File::open((dir.path / "model.safetensors").string());
     CHECK(st.require("backbone.layers.1.mixer.conv1d.weight").shape == std::vector<std::int64_t>{16, 1, 3});
     CHECK(st.require("backbone.layers.0.mixer.dt_proj.bias").shape == std::vector<std::int64_t>{16});
     CHECK(st.find("lm_head.weight") == nullptr);  // tied, as transformers saves it
     CHECK(st.metadata().at("format") == "pt");
-    auto l = hf::load_model(dir.str());
+    auto l = hf::load_model(dir.path.string());
     CHECK(l.options.serialize() == ModelOptions::deserialize(o.serialize(), "o").serialize());
     auto& a = m->parameters();
     auto& b = l.model->parameters();
@@ -379,7 +400,7 @@ TEST_SUITE("interop") {
   }
 
   TEST_CASE("hf: sharded checkpoints (model.safetensors.index.json) load like one file") {
-    Scratch dir("shards");
+    TempDir dir("interop_shards");
     const TinyMamba ref(21);
     std::ofstream(dir.path / "config.json") << ref.config();
     safetensors::Writer w1, w2;
@@ -393,17 +414,17 @@ TEST_SUITE("interop") {
     w1.save((dir.path / "model-00001-of-00002.safetensors").string());
     w2.save((dir.path / "model-00002-of-00002.safetensors").string());
     std::ofstream(dir.path / "model.safetensors.index.json") << index.dump();
-    auto l = hf::load_model(dir.str());
+    auto l = hf::load_model(dir.path.string());
     check_against_reference(ref, *l.model);
     // An index that puts a tensor in the shard without it is refused.
     const std::string moved = ref.t.begin()->first;  // went to shard 1
     index["weight_map"][moved] = "model-00002-of-00002.safetensors";
     std::ofstream(dir.path / "model.safetensors.index.json") << index.dump();
-    CHECK_THROWS_WITH_AS(hf::load_model(dir.str()), doctest::Contains("which lacks it"), Error);
+    CHECK_THROWS_WITH_AS(hf::load_model(dir.path.string()), doctest::Contains("which lacks it"), Error);
   }
 
   TEST_CASE("hf: checkpoints that do not match their config are refused naming the tensor") {
-    Scratch dir("bad");
+    TempDir dir("interop_bad");
     TinyMamba ref(31);
     ref.write(dir.path / "missing", {"backbone.layers.1.mixer.D"});
     CHECK_THROWS_WITH_AS(hf::load_model((dir.path / "missing").string()),
@@ -432,17 +453,14 @@ namespace {
 
 /// vocab 11, hidden 8, expand 2 (E = 16) in H = 4 heads of P = 4, G = 2 groups of N = 3 states, conv 3, chunk 5 (so
 /// a 13-token input crosses chunk boundaries), 2 layers; config.json as transformers writes it, Infinity included.
-struct TinyMamba2 {
-  int V = 11, d = 8, E = 16, H = 4, P = 4, G = 2, N = 3, K = 3, layers = 2;
+struct TinyMamba2 : TinyCheckpoint {
+  int E = 16, H = 4, P = 4, G = 2, N = 3, K = 3, layers = 2;
   int conv_dim = E + 2 * G * N, proj = 2 * E + 2 * G * N + H;
-  std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<float>>> t;
 
   explicit TinyMamba2(std::uint64_t seed) {
-    Rng rng(seed);
+    Rng r(seed);
     const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double lo, double hi) {
-      std::int64_t n = 1;
-      for (auto s : shape) n *= s;
-      t[name] = {shape, test::random_vector<float>(n, rng, lo, hi)};
+      TinyCheckpoint::add(r, name, std::move(shape), lo, hi);
     };
     add("backbone.embeddings.weight", {V, d}, -1, 1);
     for (int i = 0; i < layers; ++i) {
@@ -471,33 +489,13 @@ struct TinyMamba2 {
   }
 
   void write(const fs::path& dir, const std::string& limit = "[0.0, Infinity]") const {
-    fs::create_directories(dir);
-    std::ofstream(dir / "config.json") << config(limit);
-    safetensors::Writer w;
-    for (auto& [name, sv] : t) w.add<float>(name, sv.second, sv.first);
-    w.save((dir / "model.safetensors").string());
+    write_files(dir, config(limit));
   }
-
-  double at(const std::string& name, std::int64_t i) const { return t.at(name).second[static_cast<std::size_t>(i)]; }
 
   /// Mamba2ForCausalLM's forward in double, step by step (the recurrence, not the chunked form): logits {L, V}.
   std::vector<double> logits(const std::vector<int>& tokens) const {
     const int L = static_cast<int>(tokens.size());
-    const auto silu = [](double x) { return x / (1 + std::exp(-x)); };
-    const auto softplus = [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); };
-    const auto rmsnorm = [&](const std::vector<double>& h, const std::string& w) {
-      std::vector<double> out(h.size());
-      for (int l = 0; l < L; ++l) {
-        double ss = 0;
-        for (int j = 0; j < d; ++j) ss += h[l * d + j] * h[l * d + j];
-        const double r = 1 / std::sqrt(ss / d + 1e-5);
-        for (int j = 0; j < d; ++j) out[l * d + j] = h[l * d + j] * r * at(w, j);
-      }
-      return out;
-    };
-    std::vector<double> h(static_cast<std::size_t>(L * d));
-    for (int l = 0; l < L; ++l)
-      for (int j = 0; j < d; ++j) h[l * d + j] = at("backbone.embeddings.weight", tokens[l] * d + j);
+    auto h = embed(tokens);
     for (int i = 0; i < layers; ++i) {
       const std::string p = "backbone.layers." + std::to_string(i) + ".";
       const auto x = rmsnorm(h, p + "norm.weight");
@@ -546,22 +544,9 @@ struct TinyMamba2 {
           for (int e = g * Eg; e < (g + 1) * Eg; ++e) y[l * E + e] *= r * at(p + "mixer.norm.weight", e);
         }
       }
-      for (int l = 0; l < L; ++l)
-        for (int j = 0; j < d; ++j) {
-          double s = 0;
-          for (int e = 0; e < E; ++e) s += at(p + "mixer.out_proj.weight", j * E + e) * y[l * E + e];
-          h[l * d + j] += s;
-        }
+      add_projection(h, y, E, p + "mixer.out_proj.weight");
     }
-    const auto f = rmsnorm(h, "backbone.norm_f.weight");
-    std::vector<double> out(static_cast<std::size_t>(L * V));
-    for (int l = 0; l < L; ++l)
-      for (int v = 0; v < V; ++v) {
-        double s = 0;
-        for (int j = 0; j < d; ++j) s += at("backbone.embeddings.weight", v * d + j) * f[l * d + j];
-        out[l * V + v] = s;
-      }
-    return out;
+    return head(h, "backbone.embeddings.weight");  // tied
   }
 };
 
@@ -569,7 +554,7 @@ struct TinyMamba2 {
 
 TEST_SUITE("interop") {
   TEST_CASE("hf: a Mamba2ForCausalLM checkpoint gives the reference logits; export re-imports bit for bit") {
-    Scratch dir("mamba2");
+    TempDir dir("interop_mamba2");
     const TinyMamba2 ref(41);
     ref.write(dir.path / "in");
     auto l = hf::load_model((dir.path / "in").string());
