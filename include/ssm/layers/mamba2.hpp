@@ -62,6 +62,7 @@ class Mamba2 {
     View<T, 3> dt;            // {B, L, H}: Δ
     View<T, 1> A;             // {H}
     View<T, 2> y;             // {B·L, E}: the scan's output with D·x, before the gate
+    View<T, 2> gate;          // {B·L, E}: sigmoid(z), the gate's one exp per element (silu(z) = z · gate)
     View<T, 2> rstd;          // {B·L, G}: the gated norm's 1/RMS per group
     View<T, 2> normed;        // {B·L, E}: out_proj's input
     View<T, 4> chunk_states;  // {B, chunks, H, P·N}
@@ -169,6 +170,7 @@ class Mamba2 {
     cache.dt = ws.take<T, 3>({Bn, L, H_});
     cache.A = ws.take<T>(H_);
     cache.y = ws.take<T, 2>({M, E_});
+    cache.gate = ws.take<T, 2>({M, E_});
     cache.rstd = ws.take<T, 2>({M, G_});
     cache.normed = ws.take<T, 2>({M, E_});
     cache.chunk_states = ws.take<T, 4>({Bn, backend::ssd_chunks(L, cfg_.chunk), H_, P_ * N_});
@@ -179,7 +181,7 @@ class Mamba2 {
     delta_forward(p, cache.zxbcdt, reshape(cache.dt, {M, H_}), cache.A);
     backend::ssd_chunked_forward(Bk{}, ssd_params(p, cache, reshape(cache.xbc, {M, conv_dim_}), Bn, L, {}),
                                  {reshape(cache.y, {Bn, L, H_, P_}), {}, cache.chunk_states}, ws);
-    gated_norm_forward(p, cache.y, cache.zxbcdt.slice(1, 0, E_), cache.normed, cache.rstd);
+    gated_norm_forward(p, cache.y, cache.zxbcdt.slice(1, 0, E_), cache.normed, cache.gate, cache.rstd);
     out_proj_.forward(p.out_proj, View<const T, 2>(cache.normed), reshape(y, {M, d_}), cache.out_proj, ctx);
   }
 
@@ -263,6 +265,7 @@ class Mamba2 {
     cache.dt = ws.take<T, 3>({Bn, 1, H_});
     cache.A = ws.take<T>(H_);
     cache.y = ws.take<T, 2>({Bn, E_});
+    cache.gate = ws.take<T, 2>({Bn, E_});
     cache.rstd = ws.take<T, 2>({Bn, G_});
     cache.normed = ws.take<T, 2>({Bn, E_});
 
@@ -274,7 +277,7 @@ class Mamba2 {
     const auto state = s.ssm.template view<4>({Bn, H_, P_, N_});
     backend::ssd_sequential_forward(Bk{}, ssd_params(p, cache, reshape(cache.xbc, {Bn, conv_dim_}), Bn, 1, state),
                                     {reshape(cache.y, {Bn, 1, H_, P_}), state, {}}, ws);  // h_last aliases h0
-    gated_norm_forward(p, cache.y, cache.zxbcdt.slice(1, 0, E_), cache.normed, cache.rstd);
+    gated_norm_forward(p, cache.y, cache.zxbcdt.slice(1, 0, E_), cache.normed, cache.gate, cache.rstd);
     out_proj_.forward(p.out_proj, View<const T, 2>(cache.normed), y_t, cache.out_proj, ctx);
   }
 
@@ -313,23 +316,28 @@ class Mamba2 {
   }
 
   /// The gated RMSNorm (mamba_ssm's RMSNormGated, norm_before_gate = False, group_size = E/G): per row and group,
-  /// v = y · silu(z), r = (mean(v²) + ε)^(−½), out = w ⊙ v · r. rstd {M, G} receives r.
-  void gated_norm_forward(const Params& p, View<const T, 2> y, View<const T, 2> z, View<T, 2> out,
+  /// v = y · silu(z), r = (mean(v²) + ε)^(−½), out = w ⊙ v · r. gate {M, E} receives sigmoid(z) (vectorised, one
+  /// exp per element, which backward reuses), rstd {M, G} receives r.
+  void gated_norm_forward(const Params& p, View<const T, 2> y, View<const T, 2> z, View<T, 2> out, View<T, 2> gate,
                           View<T, 2> rstd) const {
     const Index M = y.extent(0), Eg = E_ / G_;
     const T eps = static_cast<T>(cfg_.norm_eps);
     parallel_for(M, 64, [&](Index m0, Index m1) {
-      for (Index m = m0; m < m1; ++m)
+      for (Index m = m0; m < m1; ++m) {
+        backend::activation_forward(Bk{}, Activation::Sigmoid, View<const T, 1>(&z(m, 0), {E_}),
+                                    View<T, 1>(&gate(m, 0), {E_}));
         for (Index gr = 0; gr < G_; ++gr) {
           T ss = 0;
           for (Index e = gr * Eg; e < (gr + 1) * Eg; ++e) {
-            const T v = y(m, e) * math::silu(z(m, e));
+            const T v = y(m, e) * z(m, e) * gate(m, e);
             ss += v * v;
           }
           const T r = T(1) / std::sqrt(ss / static_cast<T>(Eg) + eps);
           rstd(m, gr) = r;
-          for (Index e = gr * Eg; e < (gr + 1) * Eg; ++e) out(m, e) = p.norm.weight(e) * y(m, e) * math::silu(z(m, e)) * r;
+          for (Index e = gr * Eg; e < (gr + 1) * Eg; ++e)
+            out(m, e) = p.norm.weight(e) * y(m, e) * z(m, e) * gate(m, e) * r;
         }
+      }
     });
   }
 
@@ -339,20 +347,20 @@ class Mamba2 {
   void gated_norm_backward(const Params& p, const Cache& c, View<const T, 2> dout, View<T, 2> dy, View<T, 2> dz,
                            View<T, 1> dw, Workspace& ws) const {
     const Index M = dout.extent(0), Eg = E_ / G_;
-    const View<const T, 2> y = c.y, z = c.zxbcdt.slice(1, 0, E_), rstd = c.rstd;
+    const View<const T, 2> y = c.y, z = c.zxbcdt.slice(1, 0, E_), gate = c.gate, rstd = c.rstd;
     parallel_for(M, 64, [&](Index m0, Index m1) {
       for (Index m = m0; m < m1; ++m)
         for (Index gr = 0; gr < G_; ++gr) {
           const T r = rstd(m, gr);
           T dot = 0;
           for (Index e = gr * Eg; e < (gr + 1) * Eg; ++e)
-            dot += p.norm.weight(e) * dout(m, e) * y(m, e) * math::silu(z(m, e));
+            dot += p.norm.weight(e) * dout(m, e) * y(m, e) * z(m, e) * gate(m, e);
           const T k = r * r * r * dot / static_cast<T>(Eg);
           for (Index e = gr * Eg; e < (gr + 1) * Eg; ++e) {
-            const T sz = math::silu(z(m, e));
+            const T s = gate(m, e), sz = z(m, e) * s;  // silu(z); silu'(z) = s · (1 + z · (1 − s))
             const T dv = r * p.norm.weight(e) * dout(m, e) - y(m, e) * sz * k;
             dy(m, e) = dv * sz;
-            dz(m, e) = dv * y(m, e) * math::silu_grad(z(m, e));
+            dz(m, e) = dv * y(m, e) * s * (T(1) + z(m, e) * (T(1) - s));
           }
         }
     });
@@ -362,7 +370,7 @@ class Mamba2 {
       for (Index e = 0; e < E_; ++e) part(ch, e) = T(0);
       for (Index m = m0; m < m1; ++m) {
         for (Index e = 0; e < E_; ++e)
-          part(ch, e) += dout(m, e) * y(m, e) * math::silu(z(m, e)) * rstd(m, e / Eg);
+          part(ch, e) += dout(m, e) * y(m, e) * z(m, e) * gate(m, e) * rstd(m, e / Eg);
       }
     });
     for (Index e = 0; e < E_; ++e) {
