@@ -18,6 +18,7 @@
 
 #include "ssm/interop/hf.hpp"
 #include "ssm/interop/safetensors.hpp"
+#include "hf_fixtures.hpp"
 #include "test_util.hpp"
 
 using namespace ssm;
@@ -585,5 +586,47 @@ TEST_SUITE("interop") {
     // A Δ clamp this library does not compute is refused, not ignored.
     ref.write(dir.path / "clamp", "[0.001, 0.1]");
     CHECK_THROWS_WITH_AS(hf::load_model((dir.path / "clamp").string()), doctest::Contains("time_step_limit"), Error);
+  }
+
+  TEST_CASE("a Hugging Face directory starts a fine-tuning: to_checkpoint, then init_from") {
+    TempDir dir("interop_finetune");
+    ModelOptions o{.name = "mamba", .head = "lm", .vocab = 302, .dim = 8, .layers = 1, .dropout = 0, .state = 4,
+                   .expand = 2, .conv = 3, .tie_embeddings = true};
+    o.padding_idx = -1;
+    o.head_bias = false;
+    auto lm = make_model(o);
+    lm->init(5);
+    hf::export_model(*lm, o, dir.path.string(), {.pad = 301, .bos = 300, .eos = 300});
+    std::ofstream(dir.path / "tokenizer.json") << test::make_json().dump();
+    const auto ck = hf::to_checkpoint(dir.path.string());
+    const auto enc = data::TextEncoder::deserialize(ck.require(kTokenizerKey), ck.where());
+    CHECK(enc.kind() == data::TextEncoder::Kind::HfBpe);
+    CHECK(enc.encode("a the") == std::vector<std::int32_t>{97, 258});  // a, Ġthe
+    auto base = ModelOptions::deserialize(ck.require(kModelOptionsKey), ck.where());
+    CHECK(base.vocab == 302);
+    base.head = "classifier";
+    base.classes = 3;
+    base.head_bias = true;
+    base.tie_embeddings = false;
+    auto clf = make_model(base);
+    clf->init(9);
+    const auto rep = init_from(*clf, ck);
+    std::size_t backbone = 0, differ = 0;
+    for (auto& e : clf->parameters().layout().entries()) {
+      if (e.name.rfind("head.", 0) == 0) continue;
+      ++backbone;
+      const auto a = clf->parameters().value(e.name);
+      const auto b = lm->parameters().value(e.name);
+      for (Index i = 0; i < a.size(); ++i) differ += a(i) != b(i);
+    }
+    CHECK(differ == 0);
+    CHECK(rep.loaded.size() == backbone);
+    CHECK(rep.fresh == std::vector<std::string>{"head.weight", "head.bias"});
+    // A tokenizer with more ids than the embedding has rows is refused, naming both sizes.
+    TempDir small("interop_finetune_small");
+    TinyMamba(51).write(small.path);
+    std::ofstream(small.path / "tokenizer.json") << test::make_json().dump();
+    CHECK_THROWS_WITH_AS(hf::to_checkpoint(small.path.string()), doctest::Contains("302 ids, the model's embedding only 11"),
+                         Error);
   }
 }

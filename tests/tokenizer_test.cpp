@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hf_fixtures.hpp"
+#include "ssm/data/corpus.hpp"
 #include "ssm/interop/bpe_tokenizer.hpp"
 #include "test_util.hpp"
 
@@ -21,81 +23,13 @@ using ssm::hf::BpeTokenizer;
 using json = nlohmann::json;
 using Ids = std::vector<std::int32_t>;
 namespace fs = std::filesystem;
+using ssm::test::added;
+using ssm::test::base_merges;
+using ssm::test::byte_symbol;
+using ssm::test::make_json;
 using ssm::test::TempDir;
 
 namespace {
-
-/// GPT-2's byte → character map, written out again here from its definition (not taken from the header).
-std::string byte_symbol(int b) {
-  int cp = b;
-  if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
-    cp = 256;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++cp;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s.push_back(static_cast<char>(cp));
-  } else {
-    s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-  return s;
-}
-
-json added(int id, const std::string& content, bool special, bool lstrip = false, bool rstrip = false,
-           bool single_word = false) {
-  return {{"id", id},           {"content", content}, {"single_word", single_word}, {"lstrip", lstrip},
-          {"rstrip", rstrip},   {"normalized", !special}, {"special", special}};
-}
-
-/// The merges of the test vocab, in rank order; merge r makes token 256 + r.
-const std::vector<std::pair<std::string, std::string>> base_merges = {
-    {"Ġ", "t"},   // 256 Ġt
-    {"h", "e"},   // 257 he
-    {"Ġt", "he"}, // 258 Ġthe
-    {"l", "l"},   // 259 ll
-    {"ll", "o"},  // 260 llo
-    {"Ġ", "w"},   // 261 Ġw
-    {"o", "r"},   // 262 or
-    {"Ġw", "or"}, // 263 Ġwor
-};
-
-/// A GPT-NeoX-shaped tokenizer.json: 256 byte symbols (id = byte), `merges`, <|endoftext|> = 300, <|padding|> = 301.
-json make_json(const std::vector<std::pair<std::string, std::string>>& merges = base_merges,
-               bool array_merges = false) {
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b;
-  json m = json::array();
-  for (std::size_t r = 0; r < merges.size(); ++r) {
-    const auto& [a, b] = merges[r];
-    vocab[a + b] = 256 + static_cast<int>(r);
-    if (array_merges)
-      m.push_back(json::array({a, b}));
-    else
-      m.push_back(a + " " + b);
-  }
-  json j;
-  j["version"] = "1.0";
-  j["truncation"] = nullptr;
-  j["padding"] = nullptr;
-  j["added_tokens"] = json::array({added(300, "<|endoftext|>", true), added(301, "<|padding|>", true)});
-  j["normalizer"] = {{"type", "NFC"}};
-  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                        {"use_regex", true}};
-  j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                         {"use_regex", true}};
-  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
-  j["model"] = {{"type", "BPE"},
-                {"dropout", nullptr},
-                {"unk_token", nullptr},
-                {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr},
-                {"fuse_unk", false},
-                {"vocab", vocab},
-                {"merges", m}};
-  return j;
-}
 
 BpeTokenizer make(const json& j) { return BpeTokenizer::from_json(j.dump(), "test.json"); }
 
@@ -108,7 +42,6 @@ Ids bytes_of(std::string_view s) {
 using Pieces = std::vector<std::string>;
 Pieces split(std::string_view s) { return ssm::hf::detail::pretokenize_gpt2(s); }
 
-/// A fresh directory under the system's temporary directory, removed at the end of the test.
 }  // namespace
 
 TEST_SUITE("tokenizer") {
@@ -431,5 +364,38 @@ TEST_SUITE("tokenizer") {
     CHECK(make(j).encode("e\u0301") == Ids{101, 0xCC, 0x81});
     j["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array({{{"type", "NFC"}}})}};
     CHECK(make(j).encode("e\u0301") == Ids{0xC3, 0xA9});
+  }
+
+  TEST_CASE("an hf-bpe TextEncoder reads text with the tokenizer.json's ids and survives serialization") {
+    const std::string text_json = make_json().dump();
+    const auto tok = make(make_json());
+    const auto enc = ssm::data::TextEncoder::from_hf_tokenizer(text_json, 5);
+    CHECK(std::string(enc.kind_name()) == "hf-bpe");
+    CHECK(enc.vocab_size() == tok.vocab_size());
+    CHECK(enc.end_of_text_id() == 300);
+    CHECK(ssm::data::eot_id(enc) == 300);
+    CHECK(ssm::data::lm_vocab_size(enc) == enc.vocab_size());  // the end-of-text id is inside the vocabulary
+    // Case, URLs and @names as typed (the BPE model saw them so); <br /> still becomes a space.
+    CHECK(enc.encode("He") == Ids{72, 101});  // not "he" (id 257)
+    const std::string review = "Hello world<br />the @Air http://x";
+    const std::string normed = ssm::data::normalize_text(review, ssm::data::TextEncoder::kHfNormalize);
+    CHECK(normed.find("<br") == std::string::npos);
+    CHECK(normed.find("Hello world") == 0);
+    CHECK(normed.find("the @Air http://x") != std::string::npos);
+    auto want = tok.encode(normed);
+    REQUIRE(want.size() > 5);
+    want.resize(5);  // cut to max_length, keeping the beginning
+    CHECK(enc.encode(review) == want);
+    CHECK(enc.encode("") == Ids{300});  // never empty
+    CHECK(enc.decode(tok.encode(" the world")) == " the world");
+    CHECK(enc.decode({300, 259, 301}) == "ll");  // special tokens skipped
+    const auto back = ssm::data::TextEncoder::deserialize(enc.serialize(), "ckpt");
+    CHECK(back.kind() == ssm::data::TextEncoder::Kind::HfBpe);
+    CHECK(back.max_length() == 5);
+    CHECK(back.encode(review) == want);
+    std::string cut = enc.serialize();
+    cut.pop_back();
+    CHECK_THROWS_WITH_AS(ssm::data::TextEncoder::deserialize(cut, "ckpt"),
+                         doctest::Contains("the tokenizer.json should have"), Error);
   }
 }

@@ -149,6 +149,50 @@ run(${LM} logits --hf-dir ${WORK_DIR}/hf --tokens 1,99999 --out ${WORK_DIR}/bad.
 if(rc EQUAL 0 OR NOT out MATCHES "--tokens")
   message(FATAL_ERROR "a token id past the vocabulary was not refused (${rc}):\n${out}")
 endif()
+
+# Fine-tuning from a Hugging Face directory: a byte-level LM exported, given a tokenizer.json (GPT-2's 256 byte
+# symbols as JSON \u escapes, no merges, <|endoftext|> = 256), then `sentiment train --init-from DIR` reads the
+# weights and the tokenizer from it; without tokenizer.json the directory is refused, naming the file.
+run(${LM} pretrain --corpus ${WORK_DIR}/unsup ${model} --tokenizer byte --head-bias=false --max-steps 6
+    --eval-every 6 --held-out 0.1 --lr 5e-3 --out ${WORK_DIR}/lm_byte)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "lm pretrain --tokenizer byte failed (${rc}):\n${out}")
+endif()
+run(${LM} export --checkpoint ${WORK_DIR}/lm_byte/best.ckpt --hf-dir ${WORK_DIR}/hf_byte)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "lm export of the byte-level LM failed (${rc}):\n${out}")
+endif()
+set(ft_hf ${SENTIMENT} train --data ${WORK_DIR} --dataset generic --train-file data.tsv --init-from ${WORK_DIR}/hf_byte
+    --epochs 1 --batch 16 --latency-lengths= --out ${WORK_DIR}/ft_hf)
+run(${ft_hf})
+if(rc EQUAL 0 OR NOT out MATCHES "needs its tokenizer.json")
+  message(FATAL_ERROR "--init-from a Hugging Face directory without tokenizer.json was not refused (${rc}):\n${out}")
+endif()
+set(vocab "")
+set(shifted 0)
+foreach(b RANGE 0 255)
+  if((b GREATER_EQUAL 33 AND b LESS_EQUAL 126) OR (b GREATER_EQUAL 161 AND b LESS_EQUAL 172) OR b GREATER_EQUAL 174)
+    set(cp ${b})
+  else()
+    math(EXPR cp "256 + ${shifted}")
+    math(EXPR shifted "${shifted} + 1")
+  endif()
+  math(EXPR hex "${cp}" OUTPUT_FORMAT HEXADECIMAL)
+  string(SUBSTRING ${hex} 2 -1 hex)
+  string(LENGTH ${hex} len)
+  while(len LESS 4)
+    string(PREPEND hex "0")
+    string(LENGTH ${hex} len)
+  endwhile()
+  string(APPEND vocab "\"\\u${hex}\": ${b}, ")
+endforeach()
+set(level "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}")
+file(WRITE ${WORK_DIR}/hf_byte/tokenizer.json "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 256, \"content\": \"<|endoftext|>\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}], \"normalizer\": {\"type\": \"NFC\"}, \"pre_tokenizer\": ${level}, \"post_processor\": ${level}, \"decoder\": ${level}, \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, \"fuse_unk\": false, \"vocab\": {${vocab}\"<|endoftext|>\": 256}, \"merges\": []}}")
+run(${ft_hf})
+if(NOT rc EQUAL 0 OR NOT out MATCHES "its tokenizer: hf-bpe" OR NOT out MATCHES "loaded [0-9]+ tensors from the language model"
+   OR NOT out MATCHES "test +accuracy")
+  message(FATAL_ERROR "sentiment train --init-from a Hugging Face directory failed (${rc}):\n${out}")
+endif()
 message(STATUS "lm smoke test passed")
 
 # Subword tokenizer (SentencePiece), when this build has it: pretrain with it, generate, fine-tune; the tokenizer

@@ -16,6 +16,9 @@
 #include "common/cli.hpp"
 #include "common/distributed.hpp"
 #include "report.hpp"
+#if defined(SSM_HAVE_HF)
+#include "ssm/interop/hf.hpp"
+#endif
 
 using namespace sentiment;
 namespace fs = std::filesystem;
@@ -45,6 +48,20 @@ struct TrainOutcome {
 
 const char* kind_name(const data::TextEncoder& enc) { return enc.kind_name(); }
 
+/// --init-from: a checkpoint of `lm pretrain`, or a Hugging Face directory (config.json, model.safetensors,
+/// tokenizer.json) read into the same form.
+Checkpoint read_language_model(const std::string& path) {
+  if (!fs::is_directory(path)) return Checkpoint::load(path);
+#if defined(SSM_HAVE_HF)
+  SSM_CHECK(fs::exists(fs::path(path) / "tokenizer.json"), "--init-from '", path, "': a Hugging Face directory needs "
+            "its tokenizer.json, so that the reviews are read as the model read its pretraining text");
+  return hf::to_checkpoint(path);
+#else
+  SSM_FAIL("--init-from '", path, "' is a directory: reading Hugging Face checkpoints needs a build with "
+           "-DSSM_ENABLE_HF=ON (nlohmann-json3-dev)");
+#endif
+}
+
 TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOptions mo, const TokenizerOptions& topt,
                          const TrainOptions& t, const std::vector<Index>& latency_lengths) {
   const std::string last_path = (fs::path(t.trainer.out_dir) / "last.ckpt").string();
@@ -65,7 +82,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
                 resume_ck->require("trainer.step").c_str(), last_path.c_str());
   } else if (!t.init_from.empty()) {
     // Fine-tuning: the tokenizer and the architecture are the language model's; head, pooling, dropout this run's.
-    init_ck = Checkpoint::load(t.init_from);
+    init_ck = read_language_model(t.init_from);
     enc = data::TextEncoder::deserialize(init_ck->require(kTokenizerKey), t.init_from);
     const std::string kind = kind_name(enc);
     SSM_CHECK(!topt.kind_given || topt.kind == kind, "--tokenizer ", topt.kind, " does not match '", t.init_from,
@@ -74,6 +91,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
     auto base = ModelOptions::deserialize(init_ck->require(kModelOptionsKey), t.init_from);
     SSM_CHECK(base.head == "lm", "--init-from '", t.init_from, "' holds a ", base.head, " model, not a language model");
     base.head = "classifier";
+    base.head_bias = true;  // the classifier's head is fresh and has a bias (Hugging Face's lm_head has none)
     // The classifier's head is its own; an auxiliary LM head keeps the language model's tying (and its weights).
     base.tie_embeddings = base.tie_embeddings && mo.aux_lm > 0;
     base.aux_lm = mo.aux_lm;
@@ -132,7 +150,9 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
 
   // Under mpirun the data set's batches are global ones of ranks × --batch; each rank trains on its share.
   train::DatasetBatches source(train, t.batch * Processes::ranks(), t.trainer.seed,
-                               enc.kind() != data::TextEncoder::Kind::Byte ? t.word_dropout : 0.0);
+                               enc.kind() == data::TextEncoder::Kind::Word || enc.kind() == data::TextEncoder::Kind::Subword
+                                   ? t.word_dropout
+                                   : 0.0);  // bytes and Hugging Face ids have no <unk> to drop words to
   auto to = t.trainer;
   if (t.layer_decay < 1 || t.unfreeze_every > 0)
     to.lr_multiplier = train::layerwise_rates(mo.layers, t.layer_decay, t.unfreeze_every);
@@ -262,7 +282,8 @@ int main(int argc, char** argv) {
            "SSM models: add this times a next-token loss (an LM head on the same features) to the training loss");
   cli.bind("aux-lm-stride", mo.aux_lm_stride, "the auxiliary LM loss reads every this-many-th position (cost)");
   cli.bind("init-from", t.init_from,
-           "start from this language model (lm pretrain): its tokenizer, embedding and backbone");
+           "start from this language model (an lm pretrain checkpoint, or a Hugging Face directory with "
+           "tokenizer.json): its tokenizer, embedding and backbone");
   auto& checkpoint = cli.option<std::string>("checkpoint", "", "eval / predict: the checkpoint");
   auto& results = cli.option<std::string>("results", "", "write all results as JSON here");
   auto& latency = cli.option<std::string>("latency-lengths", "64,128,256,512,1024,2048,4096",

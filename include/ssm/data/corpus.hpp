@@ -136,9 +136,12 @@ struct PackedCorpus {
 };
 
 /// The encoder's end-of-text id for language modelling: one past its vocabulary (so the LM's vocabulary is
-/// vocab_size() + 1, see lm_vocab_size) — the padding id 0 stays padding, and an <unk> stays unknown.
-inline std::int32_t eot_id(const TextEncoder& enc) { return static_cast<std::int32_t>(enc.vocab_size()); }
-inline Index lm_vocab_size(const TextEncoder& enc) { return enc.vocab_size() + 1; }
+/// vocab_size() + 1, see lm_vocab_size) — the padding id 0 stays padding, and an <unk> stays unknown; a Hugging
+/// Face tokenizer's own <|endoftext|> (inside its vocabulary).
+inline std::int32_t eot_id(const TextEncoder& enc) { return enc.end_of_text_id(); }
+inline Index lm_vocab_size(const TextEncoder& enc) {
+  return enc.kind() == TextEncoder::Kind::HfBpe ? enc.vocab_size() : enc.vocab_size() + 1;
+}
 
 /// Encodes without the encoder's truncation (documents are cut only by the window boundaries).
 inline PackedCorpus pack(const Corpus& c, const TextEncoder& enc, Index window) {

@@ -2,10 +2,13 @@
 // URLs → <url>, @mentions → <user>, HTML line breaks and entities, emoticons kept as tokens), a word
 // tokenizer, a word vocabulary built from the training split (<pad> = 0, <unk> = 1, min count, max size),
 // a byte-level tokenizer, and TextEncoder, which bundles them and serialises into a checkpoint's metadata.
+// With SSM_HAVE_HF (the ssm::hf target) it also wraps a Hugging Face tokenizer.json (GPT-NeoX byte-level BPE,
+// ssm/interop/bpe_tokenizer.hpp), so that a downloaded model is fine-tuned on the ids it was trained with.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -15,6 +18,14 @@
 #include "ssm/core/config.hpp"
 #include "ssm/core/error.hpp"
 #include "ssm/data/subword.hpp"
+
+#if defined(SSM_HAVE_HF)
+#include "ssm/interop/bpe_tokenizer.hpp"
+#else
+namespace ssm::hf {
+class BpeTokenizer;
+}
+#endif
 
 namespace ssm::data {
 
@@ -274,12 +285,17 @@ class Vocabulary {
 };
 
 /// Text → ids: normalise, then words through a Vocabulary ("word"), subword pieces through a SentencePiece
-/// model ("subword", data/subword.hpp: 0 pads, 1 is <unk>) or the UTF-8 bytes ("byte": id = byte + 1, 0 pads,
-/// 257 ids). Sequences are cut to max_length (keeping the beginning) and never empty: a text with no tokens
-/// becomes one <unk> (word, subword) or one space (byte).
+/// model ("subword", data/subword.hpp: 0 pads, 1 is <unk>), the UTF-8 bytes ("byte": id = byte + 1, 0 pads,
+/// 257 ids) or a Hugging Face tokenizer.json ("hf-bpe": its own ids; its end-of-text token ends documents).
+/// Sequences are cut to max_length (keeping the beginning) and never empty: a text with no tokens becomes one
+/// <unk> (word, subword), one space (byte) or the end-of-text token (hf-bpe).
 class TextEncoder {
  public:
-  enum class Kind { Word, Byte, Subword };
+  enum class Kind { Word, Byte, Subword, HfBpe };
+
+  /// hf-bpe's normalisation: the text as the model read it in pretraining (case, URLs and @names kept), with
+  /// HTML line breaks and entities still decoded (IMDB's reviews are full of <br />).
+  static constexpr NormalizeOptions kHfNormalize{.lower = false, .html = true, .urls = false, .mentions = false};
 
   TextEncoder() = default;
   TextEncoder(Kind kind, Index max_length, NormalizeOptions norm = {}, Vocabulary vocab = {})
@@ -316,9 +332,38 @@ class TextEncoder {
     return e;
   }
 
+  /// An encoder from the text of a Hugging Face tokenizer.json (needs SSM_HAVE_HF: link ssm::hf).
+  static TextEncoder from_hf_tokenizer(std::string json_text, Index max_length, NormalizeOptions norm = kHfNormalize,
+                                       const std::string& source = "tokenizer.json") {
+#if defined(SSM_HAVE_HF)
+    TextEncoder e(Kind::HfBpe, max_length, norm);
+    e.bpe_ = std::make_shared<const hf::BpeTokenizer>(hf::BpeTokenizer::from_json(json_text, source));
+    e.bpe_json_ = std::move(json_text);
+    const auto eot = e.bpe_->token_to_id("<|endoftext|>");
+    e.bpe_eot_ = eot ? *eot : 0;
+    return e;
+#else
+    (void)json_text, (void)max_length, (void)norm;
+    SSM_FAIL(source, ": a Hugging Face tokenizer needs ssm::hf (configure with -DSSM_ENABLE_HF=ON, nlohmann-json3-dev)");
+#endif
+  }
+
   Kind kind() const { return kind_; }
-  /// "word", "byte" or "subword", as the programs' --tokenizer option names them.
-  const char* kind_name() const { return kind_ == Kind::Word ? "word" : kind_ == Kind::Byte ? "byte" : "subword"; }
+  /// "word", "byte", "subword" (the programs' --tokenizer option's names) or "hf-bpe".
+  const char* kind_name() const {
+    switch (kind_) {
+      case Kind::Word: return "word";
+      case Kind::Byte: return "byte";
+      case Kind::Subword: return "subword";
+      case Kind::HfBpe: return "hf-bpe";
+    }
+    return "?";
+  }
+  /// The id that ends a document in a language model's stream: hf-bpe's <|endoftext|> (0 when the file has none),
+  /// for the others the first id past the vocabulary (data::eot_id).
+  std::int32_t end_of_text_id() const {
+    return kind_ == Kind::HfBpe ? bpe_eot_ : static_cast<std::int32_t>(vocab_size());
+  }
   Index max_length() const { return max_length_; }
   void set_max_length(Index n) {
     SSM_CHECK(n > 0, "the maximum sequence length must be positive, found ", n);
@@ -326,7 +371,13 @@ class TextEncoder {
   }
   const Vocabulary& vocabulary() const { return vocab_; }
   Index vocab_size() const {
-    return kind_ == Kind::Byte ? 257 : kind_ == Kind::Subword ? static_cast<Index>(subword_size(spm_)) : vocab_.size();
+    switch (kind_) {
+      case Kind::Byte: return 257;
+      case Kind::Subword: return static_cast<Index>(subword_size(spm_));
+      case Kind::HfBpe: return bpe_size();
+      case Kind::Word: break;
+    }
+    return vocab_.size();
   }
   static constexpr std::int32_t pad_id() { return 0; }
 
@@ -335,6 +386,7 @@ class TextEncoder {
     const std::string norm = normalize_text(text, norm_);
     if (kind_ == Kind::Word) return tokenize_words(norm);
     if (kind_ == Kind::Subword) return subword_pieces(spm_, norm);
+    if (kind_ == Kind::HfBpe) return bpe_pieces(norm);
     std::vector<std::string> out;
     for (char c : norm) out.emplace_back(1, c);
     return out;
@@ -355,6 +407,10 @@ class TextEncoder {
         ids.push_back(static_cast<std::int32_t>(id));
       }
       if (ids.empty()) ids.push_back(Vocabulary::kUnk);
+    } else if (kind_ == Kind::HfBpe) {
+      ids = bpe_encode(norm);
+      if (static_cast<Index>(ids.size()) > max_length_) ids.resize(static_cast<std::size_t>(max_length_));
+      if (ids.empty()) ids.push_back(bpe_eot_);
     } else {
       for (unsigned char c : norm) {
         if (static_cast<Index>(ids.size()) >= max_length_) break;
@@ -368,6 +424,7 @@ class TextEncoder {
   /// Ids → text: words joined by single spaces (normalisation is not undone), bytes as they were; padding and
   /// ids outside the vocabulary (a language model's end-of-text, data::eot_id) are skipped.
   std::string decode(const std::vector<std::int32_t>& ids) const {
+    if (kind_ == Kind::HfBpe) return bpe_decode(ids);
     if (kind_ == Kind::Subword) {
       std::vector<int> kept;
       for (auto id : ids)
@@ -388,13 +445,15 @@ class TextEncoder {
   }
 
   /// "ssm-text-encoder 1\nkind word|byte|subword\nmax_length N\nnormalize lower html urls mentions (0/1)\n",
-  /// then the vocabulary (word) or "spm BYTES\n" and the SentencePiece model's serialized proto (subword).
+  /// then the vocabulary (word), "spm BYTES\n" and the SentencePiece model's serialized proto (subword), or
+  /// "bpe BYTES\n" and the text of the tokenizer.json (hf-bpe).
   std::string serialize() const {
     std::ostringstream os;
     os << "ssm-text-encoder 1\nkind " << kind_name() << "\nmax_length " << max_length_ << "\nnormalize "
        << norm_.lower << ' ' << norm_.html << ' ' << norm_.urls << ' ' << norm_.mentions << "\n";
     if (kind_ == Kind::Word) os << vocab_.serialize();
     if (kind_ == Kind::Subword) os << "spm " << spm_proto_.size() << "\n" << spm_proto_;
+    if (kind_ == Kind::HfBpe) os << "bpe " << bpe_json_.size() << "\n" << bpe_json_;
     return os.str();
   }
   static TextEncoder deserialize(std::string_view s, const std::string& source = "text encoder") {
@@ -404,7 +463,7 @@ class TextEncoder {
     int lo = 1, ht = 1, ur = 1, me = 1;
     is >> magic >> version >> key >> kind;
     SSM_CHECK(magic == "ssm-text-encoder" && version == "1" && key == "kind" &&
-                  (kind == "word" || kind == "byte" || kind == "subword"),
+                  (kind == "word" || kind == "byte" || kind == "subword" || kind == "hf-bpe"),
               source, ": not a serialised text encoder (header '", magic, " ", version, "')");
     is >> key >> max_len;
     SSM_CHECK(key == "max_length" && max_len > 0, source, ": bad max_length entry");
@@ -412,13 +471,16 @@ class TextEncoder {
     SSM_CHECK(key == "normalize" && !is.fail(), source, ": bad normalize entry");
     NormalizeOptions norm{.lower = lo != 0, .html = ht != 0, .urls = ur != 0, .mentions = me != 0};
     if (kind == "byte") return TextEncoder(Kind::Byte, max_len, norm);
-    if (kind == "subword") {
+    if (kind == "subword" || kind == "hf-bpe") {
+      const bool spm = kind == "subword";
       std::size_t bytes = 0;
       is >> key >> bytes;
-      SSM_CHECK(key == "spm" && !is.fail() && is.get() == '\n', source, ": bad spm entry of a subword encoder");
+      SSM_CHECK(key == (spm ? "spm" : "bpe") && !is.fail() && is.get() == '\n', source, ": bad ", key,
+                " entry of a ", kind, " encoder");
       const auto at = static_cast<std::size_t>(is.tellg());
-      SSM_CHECK(at <= s.size() && s.size() - at == bytes, source, ": the SentencePiece model should have ", bytes,
-                " bytes, found ", at <= s.size() ? s.size() - at : 0);
+      SSM_CHECK(at <= s.size() && s.size() - at == bytes, source, ": the ", spm ? "SentencePiece model" : "tokenizer.json",
+                " should have ", bytes, " bytes, found ", at <= s.size() ? s.size() - at : 0);
+      if (!spm) return from_hf_tokenizer(std::string(s.substr(at)), max_len, norm, source + " (its tokenizer.json)");
       return from_subword_model(std::string(s.substr(at)), max_len, norm, source);
     }
     const auto pos = s.find("ssm-vocab");
@@ -427,12 +489,37 @@ class TextEncoder {
   }
 
  private:
+#if defined(SSM_HAVE_HF)
+  Index bpe_size() const { return bpe_->vocab_size(); }
+  std::vector<std::int32_t> bpe_encode(const std::string& text) const { return bpe_->encode(text); }
+  std::vector<std::string> bpe_pieces(const std::string& text) const {
+    std::vector<std::string> out;
+    for (auto id : bpe_->encode(text)) out.push_back(bpe_->id_to_token(id));
+    return out;
+  }
+  std::string bpe_decode(const std::vector<std::int32_t>& ids) const {
+    std::vector<std::int32_t> kept;
+    for (auto id : ids)
+      if (id >= 0 && id < bpe_->vocab_size() && !bpe_->is_special(id)) kept.push_back(id);
+    return bpe_->decode(kept);
+  }
+#else
+  [[noreturn]] static void no_hf() { SSM_FAIL("an hf-bpe text encoder needs ssm::hf (-DSSM_ENABLE_HF=ON)"); }
+  Index bpe_size() const { no_hf(); }
+  std::vector<std::int32_t> bpe_encode(const std::string&) const { no_hf(); }
+  std::vector<std::string> bpe_pieces(const std::string&) const { no_hf(); }
+  std::string bpe_decode(const std::vector<std::int32_t>&) const { no_hf(); }
+#endif
+
   Kind kind_ = Kind::Word;
   Index max_length_ = 512;
   NormalizeOptions norm_;
   Vocabulary vocab_;
   std::string spm_proto_;  // subword: the SentencePiece model, as serialized into checkpoints
   SubwordModel spm_;
+  std::shared_ptr<const hf::BpeTokenizer> bpe_;  // hf-bpe: the tokenizer, shared by copies
+  std::string bpe_json_;                         // hf-bpe: the tokenizer.json text, as serialized into checkpoints
+  std::int32_t bpe_eot_ = 0;                     // hf-bpe: <|endoftext|>
 };
 
 }  // namespace ssm::data

@@ -373,6 +373,30 @@ inline LoadedModel load_model(const std::string& dir) {
   return l;
 }
 
+/// A Hugging Face directory in the form of this library's language-model checkpoints — model options, the
+/// tokenizer (an hf-bpe TextEncoder from tokenizer.json, when the directory has one) and the parameters — so
+/// that whatever starts from such a checkpoint (init_from, `sentiment train --init-from DIR`) starts from it.
+/// A tokenizer with more ids than the model's embedding has rows is refused.
+inline Checkpoint to_checkpoint(const std::string& dir) {
+  auto l = load_model(dir);
+  Checkpoint ck;
+  ck.set_source(dir);
+  std::optional<data::TextEncoder> enc;
+  const fs::path tok = fs::path(dir) / "tokenizer.json";
+  if (fs::exists(tok)) {
+    std::ifstream in(tok, std::ios::binary);
+    SSM_CHECK(in.good(), "cannot read '", tok.string(), "'");
+    std::ostringstream text;
+    text << in.rdbuf();
+    enc = data::TextEncoder::from_hf_tokenizer(text.str(), l.options.max_length, data::TextEncoder::kHfNormalize,
+                                               tok.string());
+    SSM_CHECK(enc->vocab_size() <= l.options.vocab, "'", tok.string(), "' has ", enc->vocab_size(),
+              " ids, the model's embedding only ", l.options.vocab, " rows (config.json's vocab_size)");
+  }
+  describe_model(ck, *l.model, l.options, enc ? &*enc : nullptr);
+  return ck;
+}
+
 /// Writes config.json and model.safetensors (F32) for `model` built from `o`, in the layout load_model reads and
 /// transformers' from_pretrained loads. A logit bias is refused unless zero (lm_head has none).
 inline void export_model(Model& model, const ModelOptions& o, const std::string& dir, const TokenIds& ids = {}) {

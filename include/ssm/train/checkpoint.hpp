@@ -220,6 +220,8 @@ class Checkpoint {
 
   /// The file this checkpoint was loaded from ("<memory>" otherwise), for messages.
   const std::string& source() const { return source_; }
+  /// Names a checkpoint built in memory (e.g. from another format) in later messages.
+  void set_source(std::string source) { source_ = std::move(source); }
   std::string where() const { return "checkpoint '" + source_ + "'"; }
 
  private:
