@@ -8,9 +8,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ssm/backend/scalar/ssd.hpp"
+#include "ssm/layers/bidirectional.hpp"
 #include "ssm/layers/mamba2.hpp"
 #include "ssm/models/sequence_model.hpp"
 #include "test_util.hpp"
@@ -201,24 +203,36 @@ Mamba2Config small_config(int variant) {
   return c;
 }
 
-template <class T, int kVariant>
+/// Moves D, A and the norm's weight off their round initial values, so every gradient is exercised.
+template <class T>
+void perturb(const Mamba2Params<T>& p, Rng& rng) {
+  for (Index h = 0; h < p.D.extent(0); ++h) {
+    p.D(h) = static_cast<T>(rng.uniform<double>(0.5, 1.5));
+    p.A_log(h) += static_cast<T>(rng.uniform<double>(-0.3, 0.3));
+  }
+  for (Index e = 0; e < p.norm.weight.extent(0); ++e) p.norm.weight(e) = static_cast<T>(rng.uniform<double>(0.5, 1.5));
+}
+
+/// kBi: the bidirectional pair (BiMamba2), each direction perturbed on its own.
+template <class T, int kVariant, bool kBi = false>
 struct Mamba2Op {
+  using Layer = std::conditional_t<kBi, BiMamba2<T, backend::Default>, Mamba2<T>>;
   static constexpr Index Bn = 2, L = 13, d = 4;
   ParamLayout layout;
-  Mamba2<T> layer{layout, "mamba2", small_config(kVariant)};
+  Layer layer{layout, "mamba2", small_config(kVariant)};
   Parameters<T> params{layout};
-  typename Mamba2<T>::Cache cache;
+  typename Layer::Cache cache;
   std::vector<std::int32_t> lengths{13, 6};
   Index in_size = Bn * L * d, out_size = Bn * L * d;
   explicit Mamba2Op(Rng& rng) {
     const auto p = layer.bind(params.values());
     layer.init(p, rng);
-    // Move D, A and the norm's weight off their round initial values, so every gradient is exercised.
-    for (Index h = 0; h < p.D.extent(0); ++h) {
-      p.D(h) = static_cast<T>(rng.uniform<double>(0.5, 1.5));
-      p.A_log(h) += static_cast<T>(rng.uniform<double>(-0.3, 0.3));
+    if constexpr (kBi) {
+      perturb(p.fwd, rng);
+      perturb(p.bwd, rng);
+    } else {
+      perturb(p, rng);
     }
-    for (Index e = 0; e < p.norm.weight.extent(0); ++e) p.norm.weight(e) = static_cast<T>(rng.uniform<double>(0.5, 1.5));
   }
   View<const std::int32_t, 1> lens() const {
     return kVariant == 0 ? View<const std::int32_t, 1>(lengths.data(), {Bn}) : View<const std::int32_t, 1>();
@@ -235,6 +249,8 @@ template <class T>
 using Mamba2Groups = Mamba2Op<T, 0>;
 template <class T>
 using Mamba2Bias = Mamba2Op<T, 1>;
+template <class T>
+using BiMamba2Ragged = Mamba2Op<T, 0, true>;
 
 /// A Mamba2<double> with its parameters, for the generation and padding tests.
 struct Layer2 {
@@ -362,6 +378,46 @@ TEST_CASE("SSD: outputs poisoned before the kernels run are fully overwritten, p
 TEST_CASE("Mamba2 layer: gradients, float vs double, poisoned outputs, += / = rule, thread independence") {
   test::check_layer<Mamba2Groups>("Mamba2 (G = 2, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
   test::check_layer<Mamba2Bias>("Mamba2 (G = 1, biases)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE("BiMamba2: gradients over ragged lengths, and y = f(x) + R(g(R(x))) with R the reversal within each length") {
+  test::check_layer<BiMamba2Ragged>("BiMamba2 (G = 2, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  // The identity, against two lone Mamba2 layers bound to the pair's two halves of the parameters.
+  Rng rng(21);
+  BiMamba2Ragged<double> bi(rng);
+  ParamLayout one_layout;
+  const Mamba2<double> one(one_layout, "m", small_config(0));
+  REQUIRE(bi.params.size() == 2 * Parameters<double>(one_layout).size());
+  const auto pf = one.bind(bi.params.values());
+  const auto pb = one.bind(bi.params.values() + bi.params.size() / 2);
+  constexpr Index Bn = 2, L = 13, d = 4;
+  const std::vector<std::int32_t> lengths{13, 6};
+  const std::vector<double> x = test::random_vector<double>(Bn * L * d, rng);
+  const auto reversed = [&](const std::vector<double>& v) {  // within each length; padding stays in place
+    std::vector<double> r(v);
+    for (Index b = 0; b < Bn; ++b)
+      for (Index t = 0; t < lengths[static_cast<std::size_t>(b)]; ++t)
+        for (Index k = 0; k < d; ++k)
+          r[static_cast<std::size_t>((b * L + t) * d + k)] =
+              v[static_cast<std::size_t>((b * L + lengths[static_cast<std::size_t>(b)] - 1 - t) * d + k)];
+    return r;
+  };
+  Workspace ws;
+  Context ctx(ws, false, 0);
+  std::vector<double> y(x.size()), yf(x.size()), yb(x.size());
+  test::poison(y);
+  bi.forward(view1(x), view1(y), ctx);
+  Mamba2<double>::Cache cache;
+  const View<const std::int32_t, 1> lens(lengths.data(), {Bn});
+  one.forward(pf, View<const double, 3>(x.data(), {Bn, L, d}), lens, View<double, 3>(yf.data(), {Bn, L, d}), cache,
+              ctx);
+  const auto xr = reversed(x);
+  one.forward(pb, View<const double, 3>(xr.data(), {Bn, L, d}), lens, View<double, 3>(yb.data(), {Bn, L, d}), cache,
+              ctx);
+  const auto ybr = reversed(yb);
+  std::vector<double> want(x.size());
+  for (std::size_t i = 0; i < want.size(); ++i) want[i] = yf[i] + ybr[i];
+  test::check_close(y, want, 1e-12, 1e-13, "BiMamba2 vs f(x) + R(g(R(x)))");
 }
 
 TEST_CASE("Mamba2 layer: parameter names, shapes and order as mamba_ssm / Hugging Face; the reference init") {

@@ -54,7 +54,7 @@
 #include "ssm/hippo/hippo.hpp"
 #include "ssm/discretize/discretize.hpp"
 
-#include "ssm/layers/bimamba.hpp"
+#include "ssm/layers/bidirectional.hpp"
 #include "ssm/layers/lssl.hpp"
 #include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/mamba.hpp"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "ssm/data/text.hpp"
-#include "ssm/layers/bimamba.hpp"
+#include "ssm/layers/bidirectional.hpp"
 #include "ssm/layers/lti_mixers.hpp"
 #include "ssm/layers/mamba.hpp"
 #include "ssm/layers/mamba2.hpp"
@@ -42,7 +42,7 @@ struct ModelOptions {
   Index max_length = 512;           ///< Transformer positions, S4's l_max
   double dropout = 0.1;             ///< head input (all models) and the LTI layers' output
   Index state = 0;                  ///< SSM state N (0: Mamba 16, S4D/S4/LSSL 64; LTI layers round up to even)
-  bool bidirectional = false;       ///< S4D/S4/LSSL: a second kernel runs backwards; Mamba: BiMamba
+  bool bidirectional = false;       ///< S4D/S4/LSSL: a second kernel runs backwards; Mamba, Mamba-2: BiMamba(2)
   std::string pooling = "mean";     ///< classifier head of the SSM models: mean | max | last
   Index expand = 2, conv = 4;       ///< Mamba: expansion E and convolution taps
   bool selective_delta = true, selective_B = true, selective_C = true;  ///< Mamba selectivity (ablations)
@@ -232,10 +232,10 @@ inline const std::vector<ModelEntry>& model_registry() {
          return o.bidirectional ? make_sequence_model<BiMamba>(o, mc) : make_sequence_model<Mamba>(o, mc);
        }},
       {"mamba2",
-       "Mamba-2, the SSD scan (layers x d_model, state 64, expand 2, heads of head_dim 16 with scalar decays, groups 1)",
+       "Mamba-2, the SSD scan (layers x d_model, state 64, expand 2, heads of head_dim 16 with scalar decays, groups 1; "
+       "bidirectional: a second Mamba-2 on the reversal)",
        [](const ModelOptions& o) {
-         SSM_CHECK(!o.bidirectional, "model 'mamba2' has no bidirectional form (use mamba or an LTI layer)");
-         detail::need_causal(o, false);
+         detail::need_causal(o, o.bidirectional);
          Mamba2Config mc{.d_model = o.dim, .d_state = o.state > 0 ? o.state : 64, .d_conv = o.conv,
                          .expand = o.expand, .head_dim = o.head_dim, .n_groups = o.groups};
          mc.dt_min = o.dt_min;
@@ -244,7 +244,7 @@ inline const std::vector<ModelEntry>& model_registry() {
          mc.bias = o.proj_bias;
          mc.norm_eps = o.norm_eps;
          mc.chunk = o.chunk;
-         return make_sequence_model<Mamba2>(o, mc);
+         return o.bidirectional ? make_sequence_model<BiMamba2>(o, mc) : make_sequence_model<Mamba2>(o, mc);
        }},
       {"s4d", "S4D-Lin, ZOH (layers x d_model, state 64, GELU; bidirectional)",
        [](const ModelOptions& o) {

@@ -1,18 +1,20 @@
-// ssm/layers/bimamba.hpp — bidirectional Mamba (as in Vim / Caduceus): y = Mamba_f(x) + R(Mamba_b(R(x))), with R
-// reversing each sequence within its length. A mixer of the SequenceModel interface (models/sequence_model.hpp).
+// ssm/layers/bidirectional.hpp — a causal mixer made bidirectional (as Vim / Caduceus do with Mamba):
+// y = Layer_f(x) + R(Layer_b(R(x))), with R reversing each sequence within its length, two independent layers of
+// the same configuration. BiMamba and BiMamba2 are mixers of the SequenceModel interface (models/sequence_model.hpp).
 #pragma once
 
 #include "ssm/layers/mamba.hpp"
+#include "ssm/layers/mamba2.hpp"
 
 namespace ssm {
 
 /// Padding stays at the end of the reversal, so the backward direction never reads padding before real tokens.
-/// No recurrent step: the layer sees the future.
-template <class T, class B>
-class BiMamba {
+/// No recurrent step: the layer sees the future. Layer<T, B> is any causal mixer with a lengths-aware forward.
+template <template <class, class> class Layer, class T, class B>
+class Bidirectional {
  public:
-  using Inner = Mamba<T, B>;
-  using Config = MambaConfig;
+  using Inner = Layer<T, B>;
+  using Config = typename Inner::Config;
   struct Params {
     typename Inner::Params fwd, bwd;
   };
@@ -23,7 +25,7 @@ class BiMamba {
   };
   struct State {};
 
-  BiMamba(ParamLayout& layout, std::string_view name, const Config& cfg)
+  Bidirectional(ParamLayout& layout, std::string_view name, const Config& cfg)
       : fwd_(layout, join_name(name, "fwd"), cfg), bwd_(layout, join_name(name, "bwd"), cfg) {}
   Params bind(T* base) const { return {fwd_.bind(base), bwd_.bind(base)}; }
   void init(const Params& p, Rng& rng) const {
@@ -60,9 +62,9 @@ class BiMamba {
     reverse(View<const T, 3>(dxr), c.lengths, dxb);
     for (Index i = 0; i < dx.size(); ++i) dx.data()[i] += dxb.data()[i];
   }
-  State make_state(Index) const { SSM_FAIL("BiMamba sees the future and has no recurrent step"); }
+  State make_state(Index) const { SSM_FAIL("a bidirectional layer sees the future and has no recurrent step"); }
   void step(const Params&, State&, View<const T, 2>, View<T, 2>) const {
-    SSM_FAIL("BiMamba sees the future and has no recurrent step");
+    SSM_FAIL("a bidirectional layer sees the future and has no recurrent step");
   }
 
  private:
@@ -79,5 +81,10 @@ class BiMamba {
   }
   Inner fwd_, bwd_;
 };
+
+template <class T, class B>
+using BiMamba = Bidirectional<Mamba, T, B>;
+template <class T, class B>
+using BiMamba2 = Bidirectional<Mamba2, T, B>;
 
 }  // namespace ssm
