@@ -18,6 +18,7 @@
 #include "common/cli.hpp"
 #include "common/distributed.hpp"
 #include "common/json.hpp"
+#include "common/language_model.hpp"
 #include "common/progress.hpp"
 #include "ssm/interop/bpe_tokenizer.hpp"
 #include "ssm/interop/hf.hpp"
@@ -34,6 +35,7 @@ namespace {
 const char* kUsage =
     "usage: lm pretrain|eval|generate|logits|export [options]\n"
     "  pretrain --corpus SPEC [--corpus SPEC ...] --model mamba --out DIR   train a language model\n"
+    "  pretrain --corpus SPEC --init-from LM.ckpt|HF_DIR --out DIR          continue pretraining one (domain text)\n"
     "  eval     --checkpoint FILE --corpus SPEC                             perplexity on a corpus\n"
     "  generate --checkpoint FILE | --hf-dir DIR  --prompt TEXT             sample a continuation\n"
     "  logits   --checkpoint FILE | --hf-dir DIR  --tokens 1,2,3 --out F    float32 [T, vocab] logits\n"
@@ -137,6 +139,10 @@ int main(int argc, char** argv) {
   cli.bind("clip", to.clip, "gradient-norm clipping");
   cli.bind("out", to.out_dir, "directory for best.ckpt, last.ckpt and curves.csv");
   cli.bind("resume", to.resume, "continue the run in --out from its last.ckpt");
+  std::string init_path;
+  cli.bind("init-from", init_path,
+           "pretrain: continue from this language model (an lm checkpoint, or a Hugging Face directory with "
+           "tokenizer.json): its tokenizer, architecture and weights");
   cli.bind("log-seconds", to.log_seconds, "seconds between progress lines");
   cli.bind("checkpoint", checkpoint, "eval / generate: the language model");
   cli.bind("prompt", prompt, "generate: the text to continue");
@@ -167,11 +173,28 @@ int main(int argc, char** argv) {
       auto [train_docs, held_docs] = data::hold_out(read_all(corpus), held_out, static_cast<std::uint64_t>(seed));
       const std::string last = (fs::path(to.out_dir) / "last.ckpt").string();
       data::TextEncoder enc;
+      std::optional<Checkpoint> init_ck;
       if (to.resume) {  // the tokenizer and the architecture are the run's, not the command line's
         SSM_CHECK(fs::exists(last), "--resume: no checkpoint at '", last, "'");
         const auto ck = Checkpoint::load(last);
         enc = data::TextEncoder::deserialize(ck.require(kTokenizerKey), last);
         mo = ModelOptions::deserialize(ck.require(kModelOptionsKey), last);
+      } else if (!init_path.empty()) {  // continued pretraining: the language model's tokenizer and architecture
+        init_ck = read_language_model(init_path);
+        const auto* tok = init_ck->get(kTokenizerKey);
+        SSM_CHECK(tok != nullptr, "--init-from '", init_path, "' has no tokenizer to read the corpus with");
+        enc = data::TextEncoder::deserialize(*tok, init_path);
+        const auto base = ModelOptions::deserialize(init_ck->require(kModelOptionsKey), init_path);
+        SSM_CHECK(base.head == "lm", "--init-from '", init_path, "' holds a ", base.head, " model, not a language model");
+        SSM_CHECK(base.name != "transformer" || window <= base.max_length, "--init-from '", init_path,
+                  "': the Transformer learned ", base.max_length, " positions; use --window ", base.max_length,
+                  " or less");
+        const double dropout = mo.dropout;
+        mo = base;
+        if (cli.given("dropout")) mo.dropout = dropout;
+        enc.set_max_length(window);
+        std::printf("continuing %s from %s (its tokenizer: %s, %ld ids)\n", mo.name.c_str(), init_path.c_str(),
+                    enc.kind_name(), static_cast<long>(mo.vocab));
       } else if (tokenizer == "byte") {
         enc = data::TextEncoder::byte_level(window);
       } else if (tokenizer == "subword") {
@@ -190,12 +213,21 @@ int main(int argc, char** argv) {
       // Every rank tokenizes with rank 0's tokenizer (a subword model trained on each could differ).
       if (Processes::comm() != nullptr) enc = data::TextEncoder::deserialize(Processes::share(enc.serialize()), "rank 0's tokenizer");
       mo.head = "lm";
-      mo.vocab = data::lm_vocab_size(enc);
-      mo.max_length = window;
+      if (!init_ck) {
+        mo.vocab = data::lm_vocab_size(enc);
+        mo.max_length = window;
+      }
       const auto train_windows = data::pack(train_docs, enc, window);
       const auto held_windows = data::pack(held_docs, enc, window);
       auto model = make_model(mo);
       model->init(to.seed);
+      if (init_ck) {
+        const auto rep = init_from(*model, *init_ck, "");
+        std::printf("loaded %zu tensors from the language model", rep.loaded.size());
+        if (!rep.fresh.empty()) std::printf("; initialised %zu fresh:", rep.fresh.size());
+        for (auto& n : rep.fresh) std::printf(" %s", n.c_str());
+        std::printf("\n");
+      }
       std::printf("lm %s: %ld parameters; %s tokenizer, %ld ids with end-of-text; %d threads\n", mo.name.c_str(),
                   static_cast<long>(model->parameters().count()), enc.kind_name(), static_cast<long>(mo.vocab),
                   num_threads());

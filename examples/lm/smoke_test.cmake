@@ -193,6 +193,19 @@ if(NOT rc EQUAL 0 OR NOT out MATCHES "its tokenizer: hf-bpe" OR NOT out MATCHES 
    OR NOT out MATCHES "test +accuracy")
   message(FATAL_ERROR "sentiment train --init-from a Hugging Face directory failed (${rc}):\n${out}")
 endif()
+# Continued pretraining from the same directory, and from one of our own checkpoints: every tensor is loaded,
+# the tokenizer is the language model's, and the held-out perplexity is reported.
+run(${LM} pretrain --corpus ${WORK_DIR}/unsup --init-from ${WORK_DIR}/hf_byte --window 32 --batch 4 --max-steps 6
+    --eval-every 6 --held-out 0.1 --lr 1e-3 --threads 2 --out ${WORK_DIR}/lm_cont_hf)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "continuing mamba from .*its tokenizer: hf-bpe"
+   OR NOT out MATCHES "loaded [0-9]+ tensors from the language model\n" OR NOT out MATCHES "held-out loss [0-9.]+ ppl")
+  message(FATAL_ERROR "lm pretrain --init-from a Hugging Face directory failed (${rc}):\n${out}")
+endif()
+run(${LM} pretrain --corpus ${WORK_DIR}/unsup --init-from ${WORK_DIR}/lm/best.ckpt --window 32 --batch 4
+    --max-steps 6 --eval-every 6 --held-out 0.1 --lr 1e-3 --threads 2 --out ${WORK_DIR}/lm_cont)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "its tokenizer: word" OR NOT out MATCHES "loaded [0-9]+ tensors from the language model\n")
+  message(FATAL_ERROR "lm pretrain --init-from a checkpoint failed (${rc}):\n${out}")
+endif()
 message(STATUS "lm smoke test passed")
 
 # Subword tokenizer (SentencePiece), when this build has it: pretrain with it, generate, fine-tune; the tokenizer

@@ -15,10 +15,8 @@
 
 #include "common/cli.hpp"
 #include "common/distributed.hpp"
+#include "common/language_model.hpp"
 #include "report.hpp"
-#if defined(SSM_HAVE_HF)
-#include "ssm/interop/hf.hpp"
-#endif
 
 using namespace sentiment;
 namespace fs = std::filesystem;
@@ -47,20 +45,6 @@ struct TrainOutcome {
 };
 
 const char* kind_name(const data::TextEncoder& enc) { return enc.kind_name(); }
-
-/// --init-from: a checkpoint of `lm pretrain`, or a Hugging Face directory (config.json, model.safetensors,
-/// tokenizer.json) read into the same form.
-Checkpoint read_language_model(const std::string& path) {
-  if (!fs::is_directory(path)) return Checkpoint::load(path);
-#if defined(SSM_HAVE_HF)
-  SSM_CHECK(fs::exists(fs::path(path) / "tokenizer.json"), "--init-from '", path, "': a Hugging Face directory needs "
-            "its tokenizer.json, so that the reviews are read as the model read its pretraining text");
-  return hf::to_checkpoint(path);
-#else
-  SSM_FAIL("--init-from '", path, "' is a directory: reading Hugging Face checkpoints needs a build with "
-           "-DSSM_ENABLE_HF=ON (nlohmann-json3-dev)");
-#endif
-}
 
 TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOptions mo, const TokenizerOptions& topt,
                          const TrainOptions& t, const std::vector<Index>& latency_lengths) {

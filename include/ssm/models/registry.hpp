@@ -334,7 +334,8 @@ struct InitReport {
 };
 
 /// Fine-tuning's start: copies into `model` every checkpoint parameter whose name is one of the model's, except
-/// those under `fresh_prefix` (the head: a classifier starts it anew). A tensor of the right name and another shape
+/// those under `fresh_prefix` (the head: a classifier starts it anew; "" keeps none fresh, as continued
+/// pretraining of a language model wants). A tensor of the right name and another shape
 /// is refused naming it and both shapes, before anything is copied. A classifier's auxiliary LM head (`lm_head.*`)
 /// starts from the language model's head (`head.*`) when the checkpoint has none of its own and the shapes agree.
 inline InitReport init_from(Model& model, const Checkpoint& ck, const std::string& fresh_prefix = "head.") {
@@ -353,7 +354,7 @@ inline InitReport init_from(Model& model, const Checkpoint& ck, const std::strin
         continue;
       }
     }
-    if (t == nullptr || e.name.rfind(fresh_prefix, 0) == 0) {
+    if (t == nullptr || (!fresh_prefix.empty() && e.name.rfind(fresh_prefix, 0) == 0)) {
       r.fresh.push_back(e.name);
       continue;
     }
@@ -373,7 +374,8 @@ inline InitReport init_from(Model& model, const Checkpoint& ck, const std::strin
     if (t.name.rfind(kParamPrefix, 0) != 0) continue;
     const std::string name = t.name.substr(std::string_view(kParamPrefix).size());
     if (std::find(consumed.begin(), consumed.end(), name) != consumed.end()) continue;
-    if (params.layout().find(name) == nullptr || name.rfind(fresh_prefix, 0) == 0) r.unused.push_back(name);
+    if (params.layout().find(name) == nullptr || (!fresh_prefix.empty() && name.rfind(fresh_prefix, 0) == 0))
+      r.unused.push_back(name);
   }
   for (const auto& [e, source] : take) {
     ck.read(*ck.find(std::string(kParamPrefix) + source), View<float, 1>(params.values() + e->offset, {e->size}));
