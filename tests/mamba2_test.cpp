@@ -214,7 +214,8 @@ void perturb(const Mamba2Params<T>& p, Rng& rng) {
 }
 
 /// kBi: the bidirectional pair (BiMamba2), each direction perturbed on its own.
-template <class T, int kVariant, bool kBi = false>
+/// kCarry: every forward starts from the same nonzero state (forward_from; an input without gradient).
+template <class T, int kVariant, bool kBi = false, bool kCarry = false>
 struct Mamba2Op {
   using Layer = std::conditional_t<kBi, BiMamba2<T, backend::Default>, Mamba2<T>>;
   static constexpr Index Bn = 2, L = 13, d = 4;
@@ -224,7 +225,12 @@ struct Mamba2Op {
   typename Layer::Cache cache;
   std::vector<std::int32_t> lengths{13, 6};
   Index in_size = Bn * L * d, out_size = Bn * L * d;
+  std::vector<T> h0, carried;
   explicit Mamba2Op(Rng& rng) {
+    if constexpr (kCarry) {
+      Rng r(78);
+      for (double v : test::random_vector<double>(Bn * layer.carried_state_size(), r)) h0.push_back(static_cast<T>(v));
+    }
     const auto p = layer.bind(params.values());
     layer.init(p, rng);
     if constexpr (kBi) {
@@ -238,7 +244,13 @@ struct Mamba2Op {
     return kVariant == 0 ? View<const std::int32_t, 1>(lengths.data(), {Bn}) : View<const std::int32_t, 1>();
   }
   void forward(View<const T, 1> x, View<T, 1> y, const Context& ctx) {
-    layer.forward(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache, ctx);
+    if constexpr (kCarry) {
+      carried = h0;  // forward_from overwrites it with the final state
+      layer.forward_from(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache,
+                         ctx, View<T, 2>(carried.data(), {Bn, layer.carried_state_size()}));
+    } else {
+      layer.forward(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache, ctx);
+    }
   }
   void backward(View<const T, 1> dy, View<T, 1> dx, const Context& ctx) {
     layer.backward(layer.bind(params.values()), cache, reshape(dy, {Bn, L, d}), reshape(dx, {Bn, L, d}),
@@ -251,6 +263,8 @@ template <class T>
 using Mamba2Bias = Mamba2Op<T, 1>;
 template <class T>
 using BiMamba2Ragged = Mamba2Op<T, 0, true>;
+template <class T>
+using Mamba2Carry = Mamba2Op<T, 0, false, true>;
 
 /// A Mamba2<double> with its parameters, for the generation and padding tests.
 struct Layer2 {
@@ -378,6 +392,44 @@ TEST_CASE("SSD: outputs poisoned before the kernels run are fully overwritten, p
 TEST_CASE("Mamba2 layer: gradients, float vs double, poisoned outputs, += / = rule, thread independence") {
   test::check_layer<Mamba2Groups>("Mamba2 (G = 2, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
   test::check_layer<Mamba2Bias>("Mamba2 (G = 1, biases)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<Mamba2Carry>("Mamba2 from a carried state (ragged)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE("Mamba2 layer: forward_from a state equals stepping from it, final state included; pairs refuse passing") {
+  Mamba2Config cfg = small_config(0);
+  cfg.chunk = 3;
+  Layer2 l(cfg);
+  const auto p = l.p();
+  const Index Bn = 2, L = 8, d = 4, S = l.layer.carried_state_size();
+  Rng rng(5);
+  const std::vector<double> x = test::random_vector<double>(Bn * L * d, rng), h0 = test::random_vector<double>(Bn * S, rng);
+  std::vector<double> y(x.size()), state = h0;
+  Workspace ws;
+  Context ctx(ws, true, 0);
+  Mamba2<double>::Cache cache;
+  l.layer.forward_from(p, View<const double, 3>(x.data(), {Bn, L, d}), {}, View<double, 3>(y.data(), {Bn, L, d}), cache,
+                       ctx, View<double, 2>(state.data(), {Bn, S}));
+  auto st = l.layer.make_state(Bn);
+  REQUIRE(st.ssm.size() == Bn * S);
+  std::copy(h0.begin(), h0.end(), st.ssm.data());
+  std::vector<double> xt(static_cast<std::size_t>(Bn * d)), yt(xt.size());
+  for (Index t = 0; t < L; ++t) {
+    for (Index b = 0; b < Bn; ++b)
+      for (Index k = 0; k < d; ++k) xt[static_cast<std::size_t>(b * d + k)] = x[static_cast<std::size_t>((b * L + t) * d + k)];
+    l.layer.step(p, st, View<const double, 2>(xt.data(), {Bn, d}), View<double, 2>(yt.data(), {Bn, d}));
+    std::vector<double> ref(xt.size());
+    for (Index b = 0; b < Bn; ++b)
+      for (Index k = 0; k < d; ++k) ref[static_cast<std::size_t>(b * d + k)] = y[static_cast<std::size_t>((b * L + t) * d + k)];
+    check_rel(yt, ref, 1e-12, "step " + std::to_string(t) + " from the carried state");
+  }
+  test::check_close(state, std::vector<double>(st.ssm.data(), st.ssm.data() + st.ssm.size()), 1e-12, 1e-13,
+                    "final state against the stepped state");
+  SequenceModelConfig mc;
+  mc.vocab = 5;
+  mc.d_model = 4;
+  mc.initial_state = InitialState::Pass;
+  CHECK_THROWS_WITH_AS((SequenceModel<float, BiMamba2>(mc, small_config(0))), doctest::Contains("carried state"), Error);
+  CHECK_NOTHROW(SequenceModel<float, Mamba2>(mc, small_config(0)));
 }
 
 TEST_CASE("BiMamba2: gradients over ragged lengths, and y = f(x) + R(g(R(x))) with R the reversal within each length") {

@@ -33,8 +33,9 @@ MambaConfig small_config(int variant) {
   return c;
 }
 
-/// check_layer adaptor: Mamba over {2, 7, 4} with lengths {7, 4} (ragged) or none.
-template <class T, class Bk, int kVariant, bool kRagged>
+/// check_layer adaptor: Mamba over {2, 7, 4} with lengths {7, 4} (ragged) or none; kCarry: every forward starts
+/// from the same nonzero scan state (forward_from; the state is an input without gradient).
+template <class T, class Bk, int kVariant, bool kRagged, bool kCarry = false>
 struct MambaOp {
   static constexpr Index Bn = 2, L = 7, d = 4;
   ParamLayout layout;
@@ -43,7 +44,12 @@ struct MambaOp {
   typename Mamba<T, Bk>::Cache cache;
   std::vector<std::int32_t> lengths{7, 4};
   Index in_size = Bn * L * d, out_size = Bn * L * d;
+  std::vector<T> h0, carried;
   explicit MambaOp(Rng& rng) {
+    if (kCarry) {
+      Rng r(77);
+      for (double v : test::random_vector<double>(Bn * layer.carried_state_size(), r)) h0.push_back(static_cast<T>(v));
+    }
     const auto p = layer.bind(params.values());
     layer.init(p, rng);
     // Move D and the dynamics off their round initial values, so every gradient is exercised.
@@ -54,7 +60,13 @@ struct MambaOp {
     return kRagged ? View<const std::int32_t, 1>(lengths.data(), {Bn}) : View<const std::int32_t, 1>();
   }
   void forward(View<const T, 1> x, View<T, 1> y, const Context& ctx) {
-    layer.forward(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache, ctx);
+    if (kCarry) {
+      carried = h0;  // forward_from overwrites it with the final state
+      layer.forward_from(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache,
+                         ctx, View<T, 2>(carried.data(), {Bn, layer.carried_state_size()}));
+    } else {
+      layer.forward(layer.bind(params.values()), reshape(x, {Bn, L, d}), lens(), reshape(y, {Bn, L, d}), cache, ctx);
+    }
   }
   void backward(View<const T, 1> dy, View<T, 1> dx, const Context& ctx) {
     layer.backward(layer.bind(params.values()), cache, reshape(dy, {Bn, L, d}), reshape(dx, {Bn, L, d}),
@@ -67,6 +79,10 @@ template <class T>
 using MambaSimd = MambaOp<T, backend::Simd, 0, true>;
 template <class T>
 using MambaSimdFull = MambaOp<T, backend::Simd, 0, false>;
+template <class T>
+using MambaScalarCarry = MambaOp<T, backend::Scalar, 0, true, true>;
+template <class T>
+using MambaSimdCarry = MambaOp<T, backend::Simd, 0, true, true>;
 template <class T>
 using MambaLti = MambaOp<T, backend::Simd, 1, true>;
 template <class T>
@@ -138,6 +154,164 @@ TEST_CASE("Mamba layer: gradients, float vs double, poisoned outputs, += / = rul
   test::check_layer<MambaScalar>("Mamba (scalar, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
   test::check_layer<MambaSimd>("Mamba (simd, ragged lengths)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
   test::check_layer<MambaSimdFull>("Mamba (simd)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE("Mamba layer: started from a carried state, gradients and the rest of check_layer still hold") {
+  test::check_layer<MambaScalarCarry>("Mamba from a state (scalar, ragged)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+  test::check_layer<MambaSimdCarry>("Mamba from a state (simd, ragged)", {.rtol = 1e-5, .atol = 1e-7}, 1e-3, 1e-4);
+}
+
+TEST_CASE_TEMPLATE("Mamba layer: forward_from a state equals stepping from it; the final state is each sequence's", Bk,
+                   backend::Scalar, backend::Simd) {
+  const Index Bn = 3, L = 9, d = 8;
+  MambaConfig cfg;
+  cfg.d_model = d;
+  cfg.d_state = 4;
+  cfg.chunk = 4;
+  ParamLayout layout;
+  Mamba<float, Bk> layer(layout, "m", cfg);
+  Parameters<float> params(layout);
+  Rng rng(12);
+  const auto p = layer.bind(params.values());
+  layer.init(p, rng);
+  const Index S = layer.carried_state_size();
+  REQUIRE(S == 2 * d * 4);
+  const std::vector<float> x = test::random_vector<float>(Bn * L * d, rng), h0 = test::random_vector<float>(Bn * S, rng);
+  Workspace ws;
+  Context ctx(ws, true, 0);
+  typename Mamba<float, Bk>::Cache cache;
+  // Full length: the outputs and the final state against the recurrent step started from h0 (conv from zeros).
+  std::vector<float> y(x.size()), state = h0;
+  test::poison(y);
+  layer.forward_from(p, View<const float, 3>(x.data(), {Bn, L, d}), {}, View<float, 3>(y.data(), {Bn, L, d}), cache,
+                     ctx, View<float, 2>(state.data(), {Bn, S}));
+  auto st = layer.make_state(Bn);
+  std::copy(h0.begin(), h0.end(), st.ssm.data());
+  std::vector<float> y_t(static_cast<std::size_t>(Bn * d));
+  for (Index t = 0; t < L; ++t) {
+    layer.step(p, st, View<const float, 2>(x.data() + t * d, {Bn, d}, {L * d, 1}), View<float, 2>(y_t.data(), {Bn, d}));
+    for (Index b = 0; b < Bn; ++b)
+      for (Index i = 0; i < d; ++i)
+        CHECK(y_t[static_cast<std::size_t>(b * d + i)] ==
+              doctest::Approx(y[static_cast<std::size_t>((b * L + t) * d + i)]).epsilon(1e-4));
+  }
+  test::check_close(state, std::vector<float>(st.ssm.data(), st.ssm.data() + st.ssm.size()), 1e-4, 1e-5,
+                    "final state against the stepped state");
+  // The state does change the outputs (else the test above would pass for a forward that ignored it).
+  std::vector<float> y0(x.size());
+  ws.reset();
+  layer.forward(p, View<const float, 3>(x.data(), {Bn, L, d}), {}, View<float, 3>(y0.data(), {Bn, L, d}), cache, ctx);
+  double diff = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) diff = std::max(diff, std::abs(static_cast<double>(y[i] - y0[i])));
+  CHECK(diff > 1e-3);
+  // Ragged: each sequence's final state is the one after its own last step, as if run alone.
+  const std::vector<std::int32_t> lengths{9, 2, 5};
+  state = h0;
+  ws.reset();
+  layer.forward_from(p, View<const float, 3>(x.data(), {Bn, L, d}), view1(lengths), View<float, 3>(y.data(), {Bn, L, d}),
+                     cache, ctx, View<float, 2>(state.data(), {Bn, S}));
+  for (Index b = 0; b < Bn; ++b) {
+    const Index len = lengths[static_cast<std::size_t>(b)];
+    std::vector<float> alone(static_cast<std::size_t>(len * d)), s1(h0.begin() + b * S, h0.begin() + (b + 1) * S);
+    ws.reset();
+    layer.forward_from(p, View<const float, 3>(x.data() + b * L * d, {1, len, d}), {},
+                       View<float, 3>(alone.data(), {1, len, d}), cache, ctx, View<float, 2>(s1.data(), {1, S}));
+    test::check_close(std::vector<float>(state.begin() + b * S, state.begin() + (b + 1) * S), s1, 1e-5, 1e-6,
+                      "final state of sequence " + std::to_string(b));
+  }
+}
+
+TEST_CASE("SequenceModel<Mamba>: state passing starts each training forward from the last one's final states") {
+  const Index Bn = 2, L = 6, V = 7, C = 5;
+  SequenceModelConfig c;
+  c.vocab = V;
+  c.d_model = 8;
+  c.n_layers = 2;
+  c.classes = C;
+  c.padding_idx = -1;
+  c.embed_init_std = 1.0;
+  c.initial_state = InitialState::Pass;
+  MambaConfig mc;
+  mc.d_state = 4;
+  mc.chunk = 4;
+  SequenceModel<float, Mamba, backend::Simd> model(c, mc);
+  model.init(5);
+  c.initial_state = InitialState::Zero;
+  SequenceModel<float, Mamba, backend::Simd> plain(c, mc);
+  plain.init(5);
+  Rng rng(6);
+  std::vector<std::int32_t> t1, t2;
+  for (Index i = 0; i < Bn * L; ++i) t1.push_back(static_cast<std::int32_t>(rng.uniform_int(V)));
+  for (Index i = 0; i < Bn * L; ++i) t2.push_back(static_cast<std::int32_t>(rng.uniform_int(V)));
+  const auto tok = [&](const std::vector<std::int32_t>& t) { return View<const std::int32_t, 2>(t.data(), {Bn, L}); };
+  Workspace ws;
+  Context train(ws, true, 0), eval(ws, false, 0);
+  decltype(model)::Cache cache, plain_cache;
+  std::vector<float> a(static_cast<std::size_t>(Bn * L * C)), b(a.size()), second(a.size());
+  const auto lg = [&](std::vector<float>& v) { return View<float, 2>(v.data(), {Bn * L, C}); };
+  // The first training forward starts from zeros: the plain model's logits.
+  model.forward(tok(t1), {}, lg(a), cache, train);
+  ws.reset();
+  plain.forward(tok(t1), {}, lg(b), plain_cache, eval);
+  test::check_close(a, b, 1e-5, 1e-6, "first training forward against the zero-state model");
+  REQUIRE(cache.carry.size() == 2);
+  // The second starts from the first's final states: what the recurrent step gives from those states.
+  auto state = model.make_state(Bn);
+  for (std::size_t i = 0; i < 2; ++i)
+    std::copy(cache.carry[i].data(), cache.carry[i].data() + cache.carry[i].size(), state.layers[i].ssm.data());
+  ws.reset();
+  model.forward(tok(t2), {}, lg(second), cache, train);
+  std::vector<float> step(static_cast<std::size_t>(Bn * C));
+  double moved = 0;
+  for (Index t = 0; t < L; ++t) {
+    const std::vector<std::int32_t> tt{t2[static_cast<std::size_t>(t)], t2[static_cast<std::size_t>(L + t)]};
+    model.step(state, view1(tt), View<float, 2>(step.data(), {Bn, C}));
+    for (Index r = 0; r < Bn; ++r)
+      for (Index k = 0; k < C; ++k)
+        CHECK(step[static_cast<std::size_t>(r * C + k)] ==
+              doctest::Approx(second[static_cast<std::size_t>((r * L + t) * C + k)]).epsilon(1e-4));
+  }
+  ws.reset();
+  plain.forward(tok(t2), {}, lg(b), plain_cache, eval);
+  for (std::size_t i = 0; i < b.size(); ++i) moved = std::max(moved, std::abs(static_cast<double>(second[i] - b[i])));
+  CHECK(moved > 1e-4);  // the passed state is not zero
+  // Evaluation still starts from zeros.
+  ws.reset();
+  model.forward(tok(t2), {}, lg(a), cache, eval);
+  test::check_close(a, b, 1e-5, 1e-6, "evaluation forward against the zero-state model");
+}
+
+TEST_CASE("SequenceModel<Mamba>: initial-state noise changes training forwards only, and refuses a bad scale") {
+  const Index Bn = 2, L = 5, V = 7, C = 3;
+  SequenceModelConfig c;
+  c.vocab = V;
+  c.d_model = 8;
+  c.n_layers = 1;
+  c.classes = C;
+  c.initial_state = InitialState::Noise;
+  c.state_noise = 0.5;
+  MambaConfig mc;
+  mc.d_state = 4;
+  SequenceModel<float, Mamba, backend::Simd> model(c, mc);
+  model.init(2);
+  std::vector<std::int32_t> t(static_cast<std::size_t>(Bn * L), 3);
+  Workspace ws;
+  Context train(ws, true, 0), eval(ws, false, 0);
+  decltype(model)::Cache cache;
+  std::vector<float> e1(static_cast<std::size_t>(Bn * L * C)), e2(e1.size()), n1(e1.size()), n2(e1.size());
+  const auto run = [&](std::vector<float>& out, const Context& ctx) {
+    ws.reset();
+    model.forward(View<const std::int32_t, 2>(t.data(), {Bn, L}), {}, View<float, 2>(out.data(), {Bn * L, C}), cache, ctx);
+  };
+  run(e1, eval);
+  run(n1, train);
+  run(n2, train);
+  run(e2, eval);
+  CHECK(e1 == e2);
+  CHECK(n1 != e1);
+  CHECK(n1 != n2);  // fresh noise each forward
+  c.state_noise = -1;
+  CHECK_THROWS_WITH_AS((SequenceModel<float, Mamba, backend::Simd>(c, mc)), doctest::Contains("noise"), Error);
 }
 
 TEST_CASE("Mamba layer: selectivity switches (input-independent Δ, B, C) keep correct gradients") {

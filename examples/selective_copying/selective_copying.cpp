@@ -31,6 +31,8 @@ struct Options {
   double lr, weight_decay, clip, embed_std, target;
   std::string results, save, load, also_test, out;
   bool resume;
+  std::string initial_state;
+  double state_noise;
 };
 
 /// Accuracy of one evaluation set.
@@ -123,11 +125,14 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
                                               .max_tokens = o.max_tokens};
   const Index C = train_task.token_count();
   // The LTI layers get the same state size N as Mamba (rounded up to even: N/2 complex modes); LSSL uses LegS here.
-  const ModelOptions mo{.name = name, .head = "token", .vocab = C, .classes = C, .dim = o.dim, .layers = o.layers,
+  ModelOptions mo{.name = name, .head = "token", .vocab = C, .classes = C, .dim = o.dim, .layers = o.layers,
                         .max_length = longest_length(o), .dropout = 0.0, .state = o.state, .expand = o.expand,
                         .conv = o.conv, .selective_delta = !o.fixed_delta, .selective_B = !o.fixed_B,
                         .selective_C = !o.fixed_C, .dt_min = o.dt_min, .dt_max = o.dt_max, .embed_std = o.embed_std,
                         .hippo = "legs", .head_dim = o.head_dim};
+  // Where training sequences start: the selective layers carry a state; the LTI ones of a comparison start at zero.
+  mo.initial_state = (name == "mamba" || name == "mamba2") ? o.initial_state : "zero";
+  mo.state_noise = o.state_noise;
   auto model = make_model(mo);
   model->init(static_cast<std::uint64_t>(o.seed));
   if (!o.load.empty()) {
@@ -238,6 +243,8 @@ Outcome train_and_evaluate(const Options& o, const std::string& name) {
   c["selective"]["C"] = !o.fixed_C;
   c["dt_min"] = o.dt_min;
   c["dt_max"] = o.dt_max;
+  c["initial_state"] = o.initial_state;
+  c["state_noise"] = o.state_noise;
   c["steps"] = o.steps;
   c["batch"] = o.batch;
   c["global_batch"] = o.batch * Processes::ranks();
@@ -338,10 +345,12 @@ int main(int argc, char** argv) {
   auto& also_test = cli.option<std::string>("also-test", "", "more test sets, L:min:max[,…] (diagnostics)");
   auto& out = cli.option<std::string>("out", "", "directory for last.ckpt (every --checkpoint-every steps and at the end)");
   auto& resume = cli.option<bool>("resume", false, "continue the run in --out from its last.ckpt");
+  auto& initial_state = cli.option<std::string>("initial-state", "zero", "Mamba, Mamba-2 training: where each sequence's scan starts: zero, pass (the final state of the previous step's sequence in its batch row: state passing) or noise (N(0, state-noise^2))");
+  auto& state_noise = cli.option<double>("state-noise", 0.0, "--initial-state noise: the states' standard deviation");
   cli.parse(argc, argv);
   o = {model, vocab, length, min_length <= 0 ? length : min_length, min_tokens, max_tokens, test_length, test_min, test_max, layers, dim, state, expand, conv,
        head_dim, fixed_delta, fixed_B, fixed_C, dt_min, dt_max, steps, batch, warmup, std::max(1L, log_every), eval_n, seed, threads, lr, wd,
-       clip, embed_std, target, results, save, load, also_test, out, resume};
+       clip, embed_std, target, results, save, load, also_test, out, resume, initial_state, state_noise};
   try {
     set_num_threads(static_cast<int>(threads));
     const std::vector<std::string> models = split_list(o.model);  // "mamba,s4d": each in turn, one table
@@ -352,6 +361,8 @@ int main(int argc, char** argv) {
     SSM_CHECK((o.steps > 0 || !o.load.empty()) && o.steps >= 0 && o.batch > 0 && o.eval_n > 0,
               "--batch and --eval must be positive, --steps too unless a checkpoint is --load-ed");
     SSM_CHECK(o.min_length <= o.length, "--min-length ", o.min_length, " is longer than --length ", o.length);
+    parse_initial_state(o.initial_state);  // an unknown name fails here, before any training
+    SSM_CHECK(o.initial_state != "noise" || o.state_noise > 0, "--initial-state noise needs --state-noise > 0");
     std::vector<Outcome> outcomes;
     for (const std::string& name : models) outcomes.push_back(train_and_evaluate(o, name));
     if (outcomes.size() > 1) print_comparison(models, outcomes, o.vocab);

@@ -157,10 +157,29 @@ class Mamba {
   /// keeps x and lengths alive until backward.
   void forward(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<T, 3> y, Cache& cache,
                const Context& ctx) const {
+    forward_from(p, x, lengths, y, cache, ctx, View<T, 2>());
+  }
+
+  /// Values of the scan state one sequence carries from one forward to the next: E·d·N.
+  Index carried_state_size() const { return E_ * N_; }
+
+  /// forward, with each sequence's scan starting from `state` {B, E·d·N} (the {E·d, N} state flattened; empty:
+  /// zeros) instead of zeros, and its final scan state (after its last step) written back into `state` — what
+  /// state passing and initial-state noise train with (Buitrago Ruiz & Gu 2025). The convolution starts from
+  /// zeros either way. The state is an input without gradient, so backward is unchanged: the scan's stored chunk
+  /// states already begin with it.
+  void forward_from(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<T, 3> y,
+                    Cache& cache, const Context& ctx, View<T, 2> state) const {
     expect_shape(x, "Mamba input", {-1, -1, d_});
     expect_shape(y, "Mamba output", {x.extent(0), x.extent(1), d_});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "Mamba: expected contiguous input and output");
     const Index Bn = x.extent(0), L = x.extent(1), M = Bn * L;
+    View<T, 3> h;
+    if (!state.empty()) {
+      expect_shape(state, "Mamba carried state", {Bn, E_ * N_});
+      SSM_CHECK(state.is_contiguous(), "Mamba: expected a contiguous carried state");
+      h = View<T, 3>(state.data(), {Bn, E_, N_});
+    }
     Workspace& ws = ctx.workspace();
     cache.batch = Bn;
     cache.L = L;
@@ -189,7 +208,7 @@ class Mamba {
     for (Index e = 0; e < E_; ++e)
       for (Index n = 0; n < N_; ++n) cache.A(e, n) = -std::exp(p.A_log(e, n));
 
-    selective_scan_forward(Bk{}, scan_params(p, cache, {}), {ys, {}, cache.chunk_states}, ws);
+    selective_scan_forward(Bk{}, scan_params(p, cache, h), {ys, h, cache.chunk_states}, ws);  // h_last aliases h0
     out_proj_.forward(p.out_proj, reshape(View<const T, 3>(ys), {M, E_}), reshape(y, {M, d_}), cache.out_proj, ctx);
   }
 

@@ -156,10 +156,28 @@ class Mamba2 {
   /// outputs there are out_proj's bias). The caller keeps x and lengths alive until backward.
   void forward(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<T, 3> y, Cache& cache,
                const Context& ctx) const {
+    forward_from(p, x, lengths, y, cache, ctx, View<T, 2>());
+  }
+
+  /// Values of the SSD state one sequence carries from one forward to the next: H·P·N.
+  Index carried_state_size() const { return H_ * P_ * N_; }
+
+  /// forward, with each sequence's scan starting from `state` {B, H·P·N} (the {H, P, N} state flattened; empty:
+  /// zeros) and its final state written back into it (state passing, initial-state noise); the convolution
+  /// starts from zeros. The state is an input without gradient: backward is unchanged, the stored chunk states
+  /// begin with it.
+  void forward_from(const Params& p, View<const T, 3> x, View<const std::int32_t, 1> lengths, View<T, 3> y,
+                    Cache& cache, const Context& ctx, View<T, 2> state) const {
     expect_shape(x, "Mamba2 input", {-1, -1, d_});
     expect_shape(y, "Mamba2 output", {x.extent(0), x.extent(1), d_});
     SSM_CHECK(x.is_contiguous() && y.is_contiguous(), "Mamba2: expected contiguous input and output");
     const Index Bn = x.extent(0), L = x.extent(1), M = Bn * L;
+    View<T, 4> h;
+    if (!state.empty()) {
+      expect_shape(state, "Mamba2 carried state", {Bn, H_ * P_ * N_});
+      SSM_CHECK(state.is_contiguous(), "Mamba2: expected a contiguous carried state");
+      h = View<T, 4>(state.data(), {Bn, H_, P_, N_});
+    }
     Workspace& ws = ctx.workspace();
     cache.batch = Bn;
     cache.L = L;
@@ -179,8 +197,8 @@ class Mamba2 {
     conv_.forward(p.conv, columns(cache.zxbcdt, E_, conv_dim_, Bn, L), cache.conv_out, cache.conv, ctx);
     nn::activation_forward<Bk>(Activation::Silu, View<const T, 3>(cache.conv_out), cache.xbc);
     delta_forward(p, cache.zxbcdt, reshape(cache.dt, {M, H_}), cache.A);
-    backend::ssd_chunked_forward(Bk{}, ssd_params(p, cache, reshape(cache.xbc, {M, conv_dim_}), Bn, L, {}),
-                                 {reshape(cache.y, {Bn, L, H_, P_}), {}, cache.chunk_states}, ws);
+    backend::ssd_chunked_forward(Bk{}, ssd_params(p, cache, reshape(cache.xbc, {M, conv_dim_}), Bn, L, h),
+                                 {reshape(cache.y, {Bn, L, H_, P_}), h, cache.chunk_states}, ws);  // h_last aliases h0
     gated_norm_forward(p, cache.y, cache.zxbcdt.slice(1, 0, E_), cache.normed, cache.gate, cache.rstd);
     out_proj_.forward(p.out_proj, View<const T, 2>(cache.normed), reshape(y, {M, d_}), cache.out_proj, ctx);
   }

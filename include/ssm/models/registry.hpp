@@ -62,6 +62,8 @@ struct ModelOptions {
   Index head_dim = 16;              ///< Mamba-2: channels per head P (E / P heads, one scalar decay each)
   Index groups = 1;                 ///< Mamba-2: groups of heads sharing B and C
   Index chunk = 64;                 ///< Mamba-2: steps per chunk of the SSD algorithm
+  std::string initial_state = "zero";  ///< Mamba, Mamba-2 training: zero | pass (state passing) | noise
+  double state_noise = 0;           ///< initial_state noise: the states' standard deviation
 
   /// Calls f(key, member) for every option of o (const or not), in the order they are stored.
   template <class Self, class F>
@@ -75,7 +77,7 @@ struct ModelOptions {
     f("aux_lm", o.aux_lm), f("aux_lm_stride", o.aux_lm_stride), f("dt_min", o.dt_min), f("dt_max", o.dt_max);
     f("dt_rank", o.dt_rank), f("proj_bias", o.proj_bias), f("conv_bias", o.conv_bias), f("padding_idx", o.padding_idx);
     f("norm_eps", o.norm_eps), f("head_bias", o.head_bias), f("head_dim", o.head_dim), f("groups", o.groups);
-    f("chunk", o.chunk);
+    f("chunk", o.chunk), f("initial_state", o.initial_state), f("state_noise", o.state_noise);
   }
   std::string serialize() const {
     std::ostringstream os;
@@ -135,7 +137,8 @@ std::unique_ptr<Model> make_sequence_model(const ModelOptions& o, typename Mixer
                         .head = o.per_token() ? Head::Token : Head::Pool, .pooling = parse_pooling(o.pooling),
                         .dropout = o.dropout, .padding_idx = static_cast<std::int32_t>(o.padding_idx),
                         .embed_init_std = o.embed_std, .norm_eps = o.norm_eps, .tie_embeddings = o.tie_embeddings,
-                        .aux_lm = o.aux_lm, .aux_lm_stride = o.aux_lm_stride, .head_bias = o.head_bias};
+                        .aux_lm = o.aux_lm, .aux_lm_stride = o.aux_lm_stride, .head_bias = o.head_bias,
+                        .initial_state = parse_initial_state(o.initial_state), .state_noise = o.state_noise};
   return std::make_unique<ModelAdapter<M>>(o.outputs(), o.per_token(), max_len, c, mc);
 }
 

@@ -53,7 +53,31 @@ concept SequenceMixer = requires(const M& m, ParamLayout& layout, const typename
   m.step(p, state, View<const T, 2>(), View<T, 2>());
 };
 
+/// Mixers whose recurrent state a training forward can start from and hand on (Mamba, Mamba-2):
+///   Index carried_state_size() const;   // values per sequence
+///   void forward_from(…forward's arguments…, View<T,2> state /* {B, size}: initial in, final out */) const;
+template <class M, class T>
+concept CarriesState = requires(const M& m, const typename M::Params& p, typename M::Cache& cache,
+                                const Context& ctx) {
+  { m.carried_state_size() } -> std::same_as<Index>;
+  m.forward_from(p, View<const T, 3>(), View<const std::int32_t, 1>(), View<T, 3>(), cache, ctx, View<T, 2>());
+};
+
 enum class Head { Token, Pool };
+
+/// Where a training forward's recurrent states start (Buitrago Ruiz & Gu 2025, "Understanding and improving length
+/// generalization in recurrent models"): Zero, as at inference; Pass, each sequence from the final state of the
+/// sequence in the same batch row of the previous training forward (state passing: the model meets states of
+/// longer histories than its training length); Noise, from N(0, state_noise²) drawn afresh each forward. Evaluation
+/// and generation always start from zeros.
+enum class InitialState { Zero, Pass, Noise };
+
+inline InitialState parse_initial_state(const std::string& s) {
+  if (s == "zero") return InitialState::Zero;
+  if (s == "pass") return InitialState::Pass;
+  if (s == "noise") return InitialState::Noise;
+  SSM_FAIL("unknown initial state '", s, "' (zero, pass or noise)");
+}
 
 struct SequenceModelConfig {
   Index vocab = 0;
@@ -70,6 +94,8 @@ struct SequenceModelConfig {
   double aux_lm = 0.0;              ///< pooled head: weight of the auxiliary next-token loss (0: no lm_head)
   Index aux_lm_stride = 1;          ///< the auxiliary loss reads every this-many-th position
   bool head_bias = true;            ///< the head's logits have a bias (Hugging Face's lm_head has none)
+  InitialState initial_state = InitialState::Zero;  ///< training forwards only; needs a CarriesState mixer
+  double state_noise = 0.0;                         ///< InitialState::Noise: the states' standard deviation
 };
 
 template <Real T, template <class, class> class Mixer, Backend Bk = backend::Default>
@@ -106,6 +132,10 @@ class SequenceModel {
     View<T, 2> aux_grad;                 ///< {aux_rows, vocab}: d(aux_lm · mean CE)/d(lm logits)
     Index aux_rows = 0;
     double aux_loss = std::numeric_limits<double>::quiet_NaN();  ///< mean next-token CE (nats), unweighted
+    // InitialState::Pass / Noise: each layer's carried state {B, size}, kept from one training forward to the next.
+    std::vector<Buffer<T>> carry;
+    Index carry_batch = 0;
+    Rng carry_rng{0x57A7E5EED};
   };
   /// Generation state: each mixer's state plus one step's activations.
   struct State {
@@ -128,6 +158,12 @@ class SequenceModel {
               cfg.aux_lm_stride, ")");
     SSM_CHECK(cfg.aux_lm == 0 || cfg.head == Head::Pool,
               "SequenceModel: the auxiliary LM loss is for the pooled (classifier) head");
+    constexpr bool kCarries = CarriesState<MixerType, T>;
+    SSM_CHECK(cfg.initial_state == InitialState::Zero || kCarries,
+              "SequenceModel: starting training sequences from passed or noisy states needs a mixer with a carried "
+              "state (Mamba, Mamba-2; not the bidirectional pairs or the LTI layers)");
+    SSM_CHECK(cfg.state_noise >= 0 && std::isfinite(cfg.state_noise),
+              "SequenceModel: the initial-state noise must be finite and >= 0, found ", cfg.state_noise);
     for (Index i = 0; i < cfg.n_layers; ++i) {
       const std::string name = "layers." + std::to_string(i);
       norms_.emplace_back(layout_, join_name(name, "norm"), cfg.d_model, cfg.norm_eps);
@@ -206,6 +242,8 @@ class SequenceModel {
     cache.batch = Bn;
     cache.L = L;
     cache.layers.resize(mixers_.size());
+    const bool carry = ctx.training && cfg_.initial_state != InitialState::Zero;
+    if (carry) prepare_carry(cache, Bn);
     auto h = ws.take<T, 3>({Bn, L, d});
     embed_.forward(p_.embed, tokens, h, cache.embed, ctx);
     for (std::size_t i = 0; i < mixers_.size(); ++i) {
@@ -214,7 +252,16 @@ class SequenceModel {
       auto next = ws.take<T, 3>({Bn, L, d});
       norms_[i].forward(p_.layers[i].norm, reshape(View<const T, 3>(h), {M, d}), reshape(normed, {M, d}),
                         cache.layers[i].norm, ctx);
-      mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
+      if constexpr (CarriesState<MixerType, T>) {
+        if (carry) {
+          mixers_[i].forward_from(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx,
+                                  reshape(cache.carry[i].view(), {Bn, mixers_[i].carried_state_size()}));
+        } else {
+          mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
+        }
+      } else {
+        mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
+      }
       add(h, out, next);
       h = next;
     }
@@ -300,6 +347,21 @@ class SequenceModel {
   }
 
  private:
+  /// The carried states a training forward starts from: zeros at the first forward and whenever the batch size
+  /// changes (Pass; afterwards the previous forward's final states, in place), or fresh noise (Noise).
+  void prepare_carry(Cache& cache, Index Bn) const {
+    if constexpr (CarriesState<MixerType, T>) {
+      const bool fresh = cache.carry.size() != mixers_.size() || cache.carry_batch != Bn;
+      if (fresh) {
+        cache.carry.clear();
+        for (const auto& m : mixers_) cache.carry.emplace_back(Bn * m.carried_state_size(), T(0));
+        cache.carry_batch = Bn;
+      }
+      if (cfg_.initial_state == InitialState::Noise)
+        for (auto& c : cache.carry) fill_normal(c.view(), cache.carry_rng, T(0), static_cast<T>(cfg_.state_noise));
+    }
+  }
+
   /// The auxiliary LM loss: its value and logit gradient now (the targets are the inputs shifted by one).
   void auxiliary_forward(View<const std::int32_t, 2> tokens, View<const std::int32_t, 1> lengths, View<T, 3> f,
                          Cache& cache, const Context& ctx) const {
