@@ -134,7 +134,6 @@ class SequenceModel {
     double aux_loss = std::numeric_limits<double>::quiet_NaN();  ///< mean next-token CE (nats), unweighted
     // InitialState::Pass / Noise: each layer's carried state {B, size}, kept from one training forward to the next.
     std::vector<Buffer<T>> carry;
-    Index carry_batch = 0;
     Rng carry_rng{0x57A7E5EED};
   };
   /// Generation state: each mixer's state plus one step's activations.
@@ -252,13 +251,10 @@ class SequenceModel {
       auto next = ws.take<T, 3>({Bn, L, d});
       norms_[i].forward(p_.layers[i].norm, reshape(View<const T, 3>(h), {M, d}), reshape(normed, {M, d}),
                         cache.layers[i].norm, ctx);
-      if constexpr (CarriesState<MixerType, T>) {
-        if (carry) {
-          mixers_[i].forward_from(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx,
-                                  reshape(cache.carry[i].view(), {Bn, mixers_[i].carried_state_size()}));
-        } else {
-          mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
-        }
+      if constexpr (CarriesState<MixerType, T>) {  // an empty state is the zero start of forward
+        const View<T, 2> state =
+            carry ? reshape(cache.carry[i].view(), {Bn, mixers_[i].carried_state_size()}) : View<T, 2>();
+        mixers_[i].forward_from(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx, state);
       } else {
         mixers_[i].forward(p_.layers[i].mixer, normed, lengths, out, cache.layers[i].mixer, ctx);
       }
@@ -351,11 +347,11 @@ class SequenceModel {
   /// changes (Pass; afterwards the previous forward's final states, in place), or fresh noise (Noise).
   void prepare_carry(Cache& cache, Index Bn) const {
     if constexpr (CarriesState<MixerType, T>) {
-      const bool fresh = cache.carry.size() != mixers_.size() || cache.carry_batch != Bn;
+      const bool fresh = cache.carry.size() != mixers_.size() ||
+                         (!mixers_.empty() && cache.carry[0].size() != Bn * mixers_[0].carried_state_size());
       if (fresh) {
         cache.carry.clear();
         for (const auto& m : mixers_) cache.carry.emplace_back(Bn * m.carried_state_size(), T(0));
-        cache.carry_batch = Bn;
       }
       if (cfg_.initial_state == InitialState::Noise)
         for (auto& c : cache.carry) fill_normal(c.view(), cache.carry_rng, T(0), static_cast<T>(cfg_.state_noise));
