@@ -3,9 +3,11 @@
 // (ssm::hf::to_checkpoint), so fine-tuning and continued pretraining start from either the same way.
 #pragma once
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "ssm/models/registry.hpp"
 #include "ssm/train/checkpoint.hpp"
 #if defined(SSM_HAVE_HF)
 #include "ssm/interop/hf.hpp"
@@ -23,4 +25,12 @@ inline ssm::Checkpoint read_language_model(const std::string& path) {
   SSM_FAIL("--init-from '", path, "' is a directory: reading Hugging Face checkpoints needs a build with "
            "-DSSM_ENABLE_HF=ON (nlohmann-json3-dev)");
 #endif
+}
+
+/// What init_from took from the language model, and which of the model's tensors start fresh.
+inline void print_init_report(const ssm::InitReport& rep) {
+  std::printf("loaded %zu tensors from the language model", rep.loaded.size());
+  if (!rep.fresh.empty()) std::printf("; initialised %zu fresh:", rep.fresh.size());
+  for (const auto& n : rep.fresh) std::printf(" %s", n.c_str());
+  std::printf("\n");
 }

@@ -221,13 +221,7 @@ int main(int argc, char** argv) {
       const auto held_windows = data::pack(held_docs, enc, window);
       auto model = make_model(mo);
       model->init(to.seed);
-      if (init_ck) {
-        const auto rep = init_from(*model, *init_ck, "");
-        std::printf("loaded %zu tensors from the language model", rep.loaded.size());
-        if (!rep.fresh.empty()) std::printf("; initialised %zu fresh:", rep.fresh.size());
-        for (auto& n : rep.fresh) std::printf(" %s", n.c_str());
-        std::printf("\n");
-      }
+      if (init_ck) print_init_report(init_from(*model, *init_ck, ""));
       std::printf("lm %s: %ld parameters; %s tokenizer, %ld ids with end-of-text; %d threads\n", mo.name.c_str(),
                   static_cast<long>(model->parameters().count()), enc.kind_name(), static_cast<long>(mo.vocab),
                   num_threads());

@@ -115,13 +115,7 @@ TrainOutcome train_model(const Splits& splits, const DataOptions& dopt, ModelOpt
   }
   auto model = make_model(mo);
   model->init(t.trainer.seed);
-  if (init_ck) {
-    const auto rep = init_from(*model, *init_ck);
-    std::printf("loaded %zu tensors from the language model; initialised %zu fresh:", rep.loaded.size(),
-                rep.fresh.size());
-    for (auto& n : rep.fresh) std::printf(" %s", n.c_str());
-    std::printf("\n");
-  }
+  if (init_ck) print_init_report(init_from(*model, *init_ck));  // the head always starts fresh
   auto train = data::encode_dataset(splits.train, enc);
   auto val = data::encode_dataset(splits.val, enc);
   const long params = static_cast<long>(model->parameters().count());
