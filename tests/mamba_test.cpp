@@ -146,6 +146,29 @@ void check_model_gradients() {
       {{"model parameters", op.params.value_view(), op.params.grad_view()}}, {.rtol = 1e-5, .atol = 1e-7});
 }
 
+/// A float Mamba layer of width 8, N = 4, chunk 4, initialised from Rng(seed); the tests draw their inputs from
+/// the same rng afterwards.
+template <class Bk>
+struct SmallLayer {
+  static constexpr Index d = 8;
+  ParamLayout layout;
+  Mamba<float, Bk> layer;
+  Parameters<float> params;
+  Rng rng;
+  typename Mamba<float, Bk>::Params p;
+  static MambaConfig config() {
+    MambaConfig cfg;
+    cfg.d_model = d;
+    cfg.d_state = 4;
+    cfg.chunk = 4;
+    return cfg;
+  }
+  explicit SmallLayer(std::uint64_t seed) : layer(layout, "m", config()), params(layout), rng(seed) {
+    p = layer.bind(params.values());
+    layer.init(p, rng);
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("mamba") {
@@ -163,17 +186,11 @@ TEST_CASE("Mamba layer: started from a carried state, gradients and the rest of 
 
 TEST_CASE_TEMPLATE("Mamba layer: forward_from a state equals stepping from it; the final state is each sequence's", Bk,
                    backend::Scalar, backend::Simd) {
-  const Index Bn = 3, L = 9, d = 8;
-  MambaConfig cfg;
-  cfg.d_model = d;
-  cfg.d_state = 4;
-  cfg.chunk = 4;
-  ParamLayout layout;
-  Mamba<float, Bk> layer(layout, "m", cfg);
-  Parameters<float> params(layout);
-  Rng rng(12);
-  const auto p = layer.bind(params.values());
-  layer.init(p, rng);
+  const Index Bn = 3, L = 9, d = SmallLayer<Bk>::d;
+  SmallLayer<Bk> small(12);
+  const auto& layer = small.layer;
+  const auto& p = small.p;
+  Rng& rng = small.rng;
   const Index S = layer.carried_state_size();
   REQUIRE(S == 2 * d * 4);
   const std::vector<float> x = test::random_vector<float>(Bn * L * d, rng), h0 = test::random_vector<float>(Bn * S, rng);
@@ -354,17 +371,11 @@ TEST_CASE("Mamba layer: the reference initialisation and parameter groups") {
 }
 
 TEST_CASE_TEMPLATE("Mamba layer: generating token by token equals the full forward", Bk, backend::Scalar, backend::Simd) {
-  const Index Bn = 2, L = 11, d = 8;
-  MambaConfig cfg;
-  cfg.d_model = d;
-  cfg.d_state = 4;
-  cfg.chunk = 4;
-  ParamLayout layout;
-  Mamba<float, Bk> layer(layout, "m", cfg);
-  Parameters<float> params(layout);
-  Rng rng(9);
-  const auto p = layer.bind(params.values());
-  layer.init(p, rng);
+  const Index Bn = 2, L = 11, d = SmallLayer<Bk>::d;
+  SmallLayer<Bk> small(9);
+  const auto& layer = small.layer;
+  const auto& p = small.p;
+  Rng& rng = small.rng;
   const std::vector<float> x = test::random_vector<float>(Bn * L * d, rng);
   std::vector<float> y(x.size());
   Workspace ws;
